@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"zhiwen/generation"
+	"zhiwen/ingest"
+	"zhiwen/retrieval"
+	"zhiwen/web"
+)
+
+func init() {
+	register(&command{
+		name: "serve", usage: "[--addr HOST:PORT]",
+		summary: "Run the web UI and the HTTP API (OpenAI-compatible and native).",
+		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+			addr := fs.String("addr", "", "listen address (default from config: 127.0.0.1:8080)")
+			openaiURL := fs.String("openai-url", "", "answer with an OpenAI-compatible server at this base URL (e.g. http://127.0.0.1:11434/v1)")
+			openaiModel := fs.String("openai-model", "", "model name on the OpenAI-compatible server")
+			return func(ctx context.Context, args []string) error {
+				a, err := openApp(ctx)
+				if err != nil {
+					return err
+				}
+				defer a.Close()
+				if *addr != "" {
+					a.cfg.Listen = *addr
+				}
+				if *openaiURL != "" {
+					a.cfg.OpenAIBaseURL = *openaiURL
+				}
+				if *openaiModel != "" {
+					a.cfg.OpenAIModel = *openaiModel
+				}
+				srv, cleanup, err := a.server()
+				if err != nil {
+					return err
+				}
+				defer cleanup()
+				fmt.Printf("Zhiwen is serving on http://%s  (data in %s)\n", a.cfg.Listen, a.home)
+				return srv.Serve(ctx, a.cfg.Listen, 30*time.Second)
+			}
+		},
+	})
+}
+
+// backend picks the generative backend from the configuration: an
+// OpenAI-compatible server when one is configured, else none (extractive answers).
+func (a *app) backend() generation.Backend {
+	if a.cfg.OpenAIBaseURL != "" {
+		return &generation.OpenAIBackend{BaseURL: a.cfg.OpenAIBaseURL, APIKey: a.cfg.OpenAIAPIKey, Model: a.cfg.OpenAIModel, Context: a.cfg.ContextTokens}
+	}
+	return nil
+}
+
+// server wires the store, the ingest jobs, the answering service and the
+// HTTP server together. cleanup closes what server opened besides the store.
+func (a *app) server() (*web.Server, func(), error) {
+	jobs, err := ingest.OpenJobs(filepath.Join(a.home, "jobs"), a.pipeline(), max(1, a.cfg.IngestWorkers))
+	if err != nil {
+		return nil, nil, err
+	}
+	convs, err := generation.OpenConversations(filepath.Join(a.home, "conversations.db"))
+	if err != nil {
+		jobs.Close()
+		return nil, nil, err
+	}
+	svc := &generation.Service{Retriever: a.store, Backend: a.backend(), Conversations: convs, Logger: slog.Default()}
+	srv := web.New(web.Config{
+		Store: a.store, Jobs: jobs, Answers: svc, Conversations: convs,
+		Embedder:       retrieval.NewHashEmbedder(512),
+		MaxUploadBytes: a.cfg.MaxUploadMB << 20, Version: version,
+	})
+	return srv, func() { jobs.Close(); convs.Close() }, nil
+}
