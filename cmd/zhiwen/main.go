@@ -48,7 +48,12 @@ func main() {
 var errUsage = errors.New("usage")
 
 func run(args []string, stdout, stderr io.Writer) int {
-	level := slog.LevelInfo
+	// The server logs what it does; one-shot commands print their results
+	// and log only problems.
+	level := slog.LevelWarn
+	if len(args) > 0 && args[0] == "serve" {
+		level = slog.LevelInfo
+	}
 	if os.Getenv("ZHIWEN_DEBUG") != "" {
 		level = slog.LevelDebug
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"zhiwen/generation"
+	"zhiwen/generation/llm"
 	"zhiwen/ingest"
 	"zhiwen/retrieval"
 	"zhiwen/web"
@@ -16,12 +17,13 @@ import (
 
 func init() {
 	register(&command{
-		name: "serve", usage: "[--addr HOST:PORT]",
+		name: "serve", usage: "[--addr HOST:PORT] [--model FILE]",
 		summary: "Run the web UI and the HTTP API (OpenAI-compatible and native).",
 		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
 			addr := fs.String("addr", "", "listen address (default from config: 127.0.0.1:8080)")
 			openaiURL := fs.String("openai-url", "", "answer with an OpenAI-compatible server at this base URL (e.g. http://127.0.0.1:11434/v1)")
 			openaiModel := fs.String("openai-model", "", "model name on the OpenAI-compatible server")
+			model := fs.String("model", "", "answer with this GGUF model on the local runtime (default from config: model)")
 			return func(ctx context.Context, args []string) error {
 				a, err := openApp(ctx)
 				if err != nil {
@@ -37,6 +39,12 @@ func init() {
 				if *openaiModel != "" {
 					a.cfg.OpenAIModel = *openaiModel
 				}
+				if *model != "" {
+					a.cfg.Model = *model
+					if *openaiURL == "" {
+						a.cfg.OpenAIBaseURL = ""
+					}
+				}
 				srv, cleanup, err := a.server()
 				if err != nil {
 					return err
@@ -50,12 +58,21 @@ func init() {
 }
 
 // backend picks the generative backend from the configuration: an
-// OpenAI-compatible server when one is configured, else none (extractive answers).
-func (a *app) backend() generation.Backend {
+// OpenAI-compatible server when one is configured, else the local runtime
+// when a model file is, else none (extractive answers). cleanup releases it.
+func (a *app) backend() (b generation.Backend, cleanup func(), err error) {
 	if a.cfg.OpenAIBaseURL != "" {
-		return &generation.OpenAIBackend{BaseURL: a.cfg.OpenAIBaseURL, APIKey: a.cfg.OpenAIAPIKey, Model: a.cfg.OpenAIModel, Context: a.cfg.ContextTokens}
+		return &generation.OpenAIBackend{BaseURL: a.cfg.OpenAIBaseURL, APIKey: a.cfg.OpenAIAPIKey, Model: a.cfg.OpenAIModel, Context: a.cfg.ContextTokens}, func() {}, nil
 	}
-	return nil
+	if a.cfg.Model != "" {
+		local, err := generation.OpenLocalBackend(a.cfg.Model, llm.LoadOptions{ContextLen: a.cfg.ContextTokens})
+		if err != nil {
+			return nil, nil, fmt.Errorf("local model: %w", err)
+		}
+		slog.Info("answering with the local runtime", "model", a.cfg.Model, "context", local.ContextTokens())
+		return local, func() { local.Close() }, nil
+	}
+	return nil, func() {}, nil
 }
 
 // server wires the store, the ingest jobs, the answering service and the
@@ -70,11 +87,17 @@ func (a *app) server() (*web.Server, func(), error) {
 		jobs.Close()
 		return nil, nil, err
 	}
-	svc := &generation.Service{Retriever: a.store, Backend: a.backend(), Conversations: convs, Logger: slog.Default()}
+	backend, closeBackend, err := a.backend()
+	if err != nil {
+		jobs.Close()
+		convs.Close()
+		return nil, nil, err
+	}
+	svc := &generation.Service{Retriever: a.store, Backend: backend, Conversations: convs, Logger: slog.Default()}
 	srv := web.New(web.Config{
 		Store: a.store, Jobs: jobs, Answers: svc, Conversations: convs,
 		Embedder:       retrieval.NewHashEmbedder(512),
 		MaxUploadBytes: a.cfg.MaxUploadMB << 20, Version: version,
 	})
-	return srv, func() { jobs.Close(); convs.Close() }, nil
+	return srv, func() { jobs.Close(); convs.Close(); closeBackend() }, nil
 }

@@ -1,0 +1,173 @@
+package llm
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrContextFull is returned when a forward pass would write past the end of
+// a KV cache. The cache never slides: callers decide what to drop (for
+// example by starting a new cache with a shorter prompt).
+var ErrContextFull = errors.New("llm: context window is full")
+
+// KVCache holds the attention keys and values of every layer for the tokens
+// seen so far, in float32. Keys are laid out [layer][slot][kvHeads*headDim];
+// values are transposed, [layer][kvHeads*headDim][slot], so attention's
+// weighted sum is a dot product over slots.
+//
+// A cache may start with prefix slots (p-tuning v2 virtual tokens) that every
+// later token attends to. Prefix keys are used as given (no RoPE is applied
+// to them). By default real tokens still take RoPE positions from 0 (the
+// ChatGLM convention); set PositionsAfterPrefix for the Hugging Face PEFT
+// convention where they start at the prefix length.
+type KVCache struct {
+	// PositionsAfterPrefix shifts the RoPE positions of real tokens by the
+	// prefix length.
+	PositionsAfterPrefix bool
+
+	layers   int
+	kvDim    int
+	capacity int // real-token slots
+	prefix   int // prefix slots at the front of k and v
+	keys     [][]float32
+	values   [][]float32
+	tokens   []int // real tokens stored, in order
+}
+
+// NewKVCache returns an empty cache for layers layers of kvDim values per
+// token with room for ctxLen tokens.
+func NewKVCache(layers, kvDim, ctxLen int) *KVCache {
+	c := &KVCache{layers: layers, kvDim: kvDim, capacity: ctxLen}
+	c.keys = make([][]float32, layers)
+	c.values = make([][]float32, layers)
+	for l := range layers {
+		c.keys[l] = make([]float32, ctxLen*kvDim)
+		c.values[l] = make([]float32, ctxLen*kvDim)
+	}
+	return c
+}
+
+// Len is the number of real tokens stored (prefix slots not counted).
+func (c *KVCache) Len() int { return len(c.tokens) }
+
+// Capacity is the number of real tokens the cache can hold.
+func (c *KVCache) Capacity() int { return c.capacity }
+
+// PrefixLen is the number of prefix slots.
+func (c *KVCache) PrefixLen() int { return c.prefix }
+
+// Tokens returns the real tokens stored, oldest first. The slice is shared;
+// do not modify it.
+func (c *KVCache) Tokens() []int { return c.tokens }
+
+// Reset drops every real token and keeps the prefix.
+func (c *KVCache) Reset() { c.tokens = c.tokens[:0] }
+
+// Truncate keeps the first n real tokens and drops the rest, so a caller can
+// reuse a shared prompt prefix.
+func (c *KVCache) Truncate(n int) error {
+	if n < 0 || n > len(c.tokens) {
+		return fmt.Errorf("truncate KV cache to %d: holds %d tokens", n, len(c.tokens))
+	}
+	c.tokens = c.tokens[:n]
+	return nil
+}
+
+// SetPrefix installs prefix keys and values for one layer; keys[i] and
+// values[i] are slot i's kvHeads*headDim vectors. Every layer must get the
+// same number of slots, and prefixes must be set while the cache holds no
+// real tokens.
+func (c *KVCache) SetPrefix(layer int, keys, values [][]float32) error {
+	if layer < 0 || layer >= c.layers {
+		return fmt.Errorf("set prefix: layer %d out of range [0,%d)", layer, c.layers)
+	}
+	if len(c.tokens) != 0 {
+		return fmt.Errorf("set prefix: cache already holds %d tokens", len(c.tokens))
+	}
+	if len(keys) != len(values) {
+		return fmt.Errorf("set prefix layer %d: %d keys but %d values", layer, len(keys), len(values))
+	}
+	n := len(keys)
+	for i := range n {
+		if len(keys[i]) != c.kvDim || len(values[i]) != c.kvDim {
+			return fmt.Errorf("set prefix layer %d slot %d: want %d values, got key %d value %d",
+				layer, i, c.kvDim, len(keys[i]), len(values[i]))
+		}
+	}
+	if n != c.prefix {
+		// Re-lay out every layer for the new prefix length, keeping the
+		// prefix slots other layers already hold.
+		keep, oldSlots := min(n, c.prefix), c.slots()
+		c.prefix = n
+		for l := range c.layers {
+			k := make([]float32, c.slots()*c.kvDim)
+			v := make([]float32, c.slots()*c.kvDim)
+			copy(k, c.keys[l][:keep*c.kvDim])
+			for e := range c.kvDim {
+				copy(v[e*c.slots():], c.values[l][e*oldSlots:e*oldSlots+keep])
+			}
+			c.keys[l], c.values[l] = k, v
+		}
+	}
+	for i := range n {
+		copy(c.keyRow(layer, i), keys[i])
+		c.setValue(layer, i, values[i])
+	}
+	return nil
+}
+
+// ropePos is the RoPE position of the real token at index i.
+func (c *KVCache) ropePos(i int) int {
+	if c.PositionsAfterPrefix {
+		return i + c.prefix
+	}
+	return i
+}
+
+// slot is the storage slot of the real token at index i.
+func (c *KVCache) slot(i int) int { return c.prefix + i }
+
+// slots is the number of storage slots per layer (prefix + capacity).
+func (c *KVCache) slots() int { return c.prefix + c.capacity }
+
+// keyRow returns the stored key vector at slot s of layer l.
+func (c *KVCache) keyRow(l, s int) []float32 {
+	return c.keys[l][s*c.kvDim : (s+1)*c.kvDim]
+}
+
+// setValue stores value vector v at slot s of layer l.
+func (c *KVCache) setValue(l, s int, v []float32) {
+	n := c.slots()
+	vals := c.values[l]
+	for e, x := range v {
+		vals[e*n+s] = x
+	}
+}
+
+// valueColumn returns element e of every slot's value vector in layer l.
+func (c *KVCache) valueColumn(l, e int) []float32 {
+	n := c.slots()
+	return c.values[l][e*n : (e+1)*n]
+}
+
+// begin checks that n tokens can be appended after position pos, rewinding
+// the cache to pos when it holds more.
+func (c *KVCache) begin(layers, kvDim, pos, n int) error {
+	if c == nil {
+		return errors.New("forward: nil KV cache")
+	}
+	if c.layers != layers || c.kvDim != kvDim {
+		return fmt.Errorf("forward: KV cache shaped for %d layers × %d, model has %d × %d", c.layers, c.kvDim, layers, kvDim)
+	}
+	if pos < 0 || pos > len(c.tokens) {
+		return fmt.Errorf("forward: position %d but cache holds %d tokens", pos, len(c.tokens))
+	}
+	if pos+n > c.capacity {
+		return fmt.Errorf("forward %d tokens at position %d (capacity %d): %w", n, pos, c.capacity, ErrContextFull)
+	}
+	c.tokens = c.tokens[:pos]
+	return nil
+}
+
+// commit records tokens as stored after a successful forward pass.
+func (c *KVCache) commit(tokens []int) { c.tokens = append(c.tokens, tokens...) }

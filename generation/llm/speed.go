@@ -1,0 +1,71 @@
+package llm
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"zhiwen/generation/gguf"
+)
+
+// SpeedResult is one prefill + decode measurement.
+type SpeedResult struct {
+	PromptTokens  int
+	PromptSeconds float64
+	GenTokens     int
+	GenSeconds    float64
+}
+
+// PrefillTPS is prompt tokens per second.
+func (r SpeedResult) PrefillTPS() float64 { return float64(r.PromptTokens) / r.PromptSeconds }
+
+// DecodeTPS is generated tokens per second.
+func (r SpeedResult) DecodeTPS() float64 { return float64(r.GenTokens) / r.GenSeconds }
+
+// MeasureSpeed times a batched prefill of promptTokens random tokens and
+// genTokens greedy decode steps after it (llama-bench's pp and tg).
+func MeasureSpeed(ctx context.Context, m Model, promptTokens, genTokens int, seed uint64) (SpeedResult, error) {
+	cfg := m.Config()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	prompt := make([]int, promptTokens)
+	for i := range prompt {
+		prompt[i] = rng.IntN(cfg.Vocab)
+	}
+	cache := m.NewCache(promptTokens + genTokens + 1)
+	res := SpeedResult{PromptTokens: promptTokens, GenTokens: genTokens}
+	start := time.Now()
+	logits, err := m.Forward(ctx, prompt, 0, cache)
+	if err != nil {
+		return res, fmt.Errorf("measure prefill: %w", err)
+	}
+	res.PromptSeconds = time.Since(start).Seconds()
+	start = time.Now()
+	for i := range genTokens {
+		if logits, err = m.Forward(ctx, []int{argmax(logits)}, promptTokens+i, cache); err != nil {
+			return res, fmt.Errorf("measure decode step %d: %w", i, err)
+		}
+	}
+	res.GenSeconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+// DecodeBytesPerToken estimates the weight bytes one decode step reads: every
+// matrix once, except that the embedding table costs one row unless it also
+// serves as the output layer. Divided into the memory bandwidth it gives the
+// decode speed ceiling.
+func DecodeBytesPerToken(f *gguf.File) int64 {
+	_, hasOutput := f.Tensor("output.weight")
+	var total int64
+	for i := range f.Tensors {
+		ti := &f.Tensors[i]
+		if ti.Name == "token_embd.weight" && hasOutput {
+			if len(ti.Shape) == 2 && ti.Shape[1] > 0 {
+				total += int64(ti.Size / ti.Shape[1])
+			}
+			continue
+		}
+		total += int64(ti.Size)
+	}
+	return total
+}

@@ -1,0 +1,243 @@
+package generation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"zhiwen/generation/llm"
+	"zhiwen/generation/tokenizer"
+)
+
+// LocalBackend answers with a GGUF model running inside this process (the
+// pure-Go runtime of package llm).
+//
+// It runs one generation at a time: a model this size saturates the memory
+// bandwidth on its own, so parallel requests would only slow each other.
+// Callers queue (their context can cancel the wait). The single KV cache is
+// kept between requests, so a prompt that starts like the previous one (the
+// same system prompt, or a chat continued) skips the shared prefix.
+type LocalBackend struct {
+	model *llm.Loaded
+	name  string
+	// Sampler holds the defaults for what a request does not set (top-k,
+	// min-p, repetition penalty). Temperature, TopP and Seed come from the
+	// request.
+	Sampler llm.SamplerOptions
+	// owned means Close closes the model.
+	owned bool
+	// slot holds the KV cache while no generation runs: taking it from
+	// the channel is taking the lock.
+	slot      chan *llm.KVCache
+	ctx       int
+	closed    chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewLocalBackend wraps a loaded decoder model. name identifies it in Name
+// (the file's base name, say). The backend does not close l.
+func NewLocalBackend(l *llm.Loaded, name string) (*LocalBackend, error) {
+	if l == nil || l.Model == nil {
+		return nil, errors.New("local backend: not a text-generation model")
+	}
+	if l.Tokenizer == nil {
+		return nil, fmt.Errorf("local backend %s: model has no tokenizer", name)
+	}
+	cache := l.Model.NewCache(0)
+	b := &LocalBackend{
+		model: l, name: name,
+		Sampler: llm.SamplerOptions{TopK: 40, MinP: 0.05, RepeatPenalty: 1.1, RepeatLastN: 64},
+		slot:    make(chan *llm.KVCache, 1),
+		closed:  make(chan struct{}),
+		ctx:     cache.Capacity(),
+	}
+	b.slot <- cache
+	return b, nil
+}
+
+// OpenLocalBackend loads the GGUF model at path. Close the backend to
+// release the file.
+func OpenLocalBackend(path string, opts llm.LoadOptions) (*LocalBackend, error) {
+	l, err := llm.Load(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	b, err := NewLocalBackend(l, filepath.Base(path))
+	if err != nil {
+		return nil, errors.Join(err, l.Close())
+	}
+	b.owned = true
+	return b, nil
+}
+
+// Close waits for a running generation to end and releases the model file
+// when the backend opened it. Later calls to Chat fail.
+func (b *LocalBackend) Close() error {
+	b.closeOnce.Do(func() {
+		close(b.closed)
+		<-b.slot // no generation may start after this
+		if b.owned {
+			b.closeErr = b.model.Close()
+		}
+	})
+	return b.closeErr
+}
+
+// Model returns the loaded model.
+func (b *LocalBackend) Model() *llm.Loaded { return b.model }
+
+// Name implements Backend.
+func (b *LocalBackend) Name() string { return "local:" + b.name }
+
+// ContextTokens implements Backend: the size of the KV cache.
+func (b *LocalBackend) ContextTokens() int { return b.ctx }
+
+// CountTokens implements Backend with the model's tokenizer (special-token
+// text is counted as ordinary text, as user content is encoded).
+func (b *LocalBackend) CountTokens(text string) int {
+	return len(b.model.Tokenizer.Encode(text, tokenizer.EncodeOptions{}))
+}
+
+// EncodeChat renders msgs with the model's chat template, ready for the
+// assistant's reply, and encodes it. Special tokens are recognized in the
+// template's own text but not inside message contents, so a document or a
+// user cannot forge a turn by writing <|im_start|>.
+func (b *LocalBackend) EncodeChat(msgs []Message) []int {
+	tok, tmpl := b.model.Tokenizer, b.model.Template
+	real := make([]llm.Message, len(msgs))
+	marked := make([]llm.Message, len(msgs))
+	for i, m := range msgs {
+		real[i] = llm.Message{Role: m.Role, Content: m.Content}
+		marked[i] = llm.Message{Role: m.Role, Content: contentMarker(i)}
+	}
+	rendered := tmpl.Render(real, true)
+	skeleton := tmpl.Render(marked, true)
+	// Split the skeleton at the markers; if substituting the contents back
+	// does not give the real rendering (a template that edits contents),
+	// encode the whole text with special tokens on.
+	var parts []string // template text, content 0, template text, content 1, ...
+	rest := skeleton
+	for i := range msgs {
+		before, after, ok := strings.Cut(rest, contentMarker(i))
+		if !ok {
+			parts = nil
+			break
+		}
+		parts = append(parts, before, msgs[i].Content)
+		rest = after
+	}
+	if parts == nil || strings.Join(parts, "")+rest != rendered {
+		return tok.Encode(rendered, tokenizer.EncodeOptions{AddSpecial: true, ParseSpecial: true})
+	}
+	parts = append(parts, rest)
+	var ids []int
+	for i, p := range parts {
+		if p == "" {
+			continue
+		}
+		isContent := i%2 == 1
+		ids = append(ids, tok.Encode(p, tokenizer.EncodeOptions{AddSpecial: i == 0, ParseSpecial: !isContent})...)
+	}
+	return ids
+}
+
+func contentMarker(i int) string { return fmt.Sprintf("\uE000%d\uE001", i) }
+
+// Chat implements Backend. Sampling follows the request: temperature 0
+// is greedy, a nil Seed with a positive temperature draws a random one.
+// MaxTokens 0 lets the reply run to the end of the context. req.Model is
+// ignored: the backend serves one model.
+func (b *LocalBackend) Chat(ctx context.Context, req ChatRequest, emit func(delta string) error) (Usage, error) {
+	ids := b.EncodeChat(req.Messages)
+	usage := Usage{PromptTokens: len(ids), TotalTokens: len(ids)}
+	if len(ids) >= b.ctx {
+		return usage, fmt.Errorf("local backend %s: prompt of %d tokens does not fit the %d-token context: %w", b.name, len(ids), b.ctx, llm.ErrContextFull)
+	}
+	var cache *llm.KVCache
+	select {
+	case cache = <-b.slot:
+	case <-ctx.Done():
+		return usage, ctx.Err()
+	case <-b.closed:
+		return usage, fmt.Errorf("local backend %s: closed", b.name)
+	}
+	defer func() { b.slot <- cache }()
+
+	opts := llm.GenerateOptions{
+		MaxTokens: req.MaxTokens,
+		Sampler:   b.Sampler,
+		Stop:      append(append([]string(nil), req.Stop...), b.model.Template.Stops()...),
+		Cache:     cache,
+	}
+	opts.Sampler.Temperature = float32(req.Temperature)
+	if req.TopP > 0 {
+		opts.Sampler.TopP = float32(req.TopP)
+	}
+	switch {
+	case req.Seed != nil:
+		opts.Sampler.Seed = uint64(*req.Seed)
+	default:
+		opts.Sampler.Seed = uint64(time.Now().UnixNano())
+	}
+	if room := b.ctx - len(ids); opts.MaxTokens <= 0 || opts.MaxTokens > room {
+		opts.MaxTokens = room
+	}
+
+	var text utf8Stream
+	send := func(s string) error {
+		if s == "" {
+			return nil
+		}
+		return emit(s)
+	}
+	for tok, err := range llm.Generate(ctx, b.model.Model, b.model.Tokenizer, ids, opts) {
+		if err != nil {
+			// A failed step leaves the cache in an unknown state.
+			cache.Reset()
+			return usage, fmt.Errorf("local backend %s: %w", b.name, err)
+		}
+		usage.CompletionTokens++
+		usage.TotalTokens++
+		if err := send(text.push(tok.Text)); err != nil {
+			return usage, err
+		}
+	}
+	if err := send(text.flush()); err != nil {
+		return usage, err
+	}
+	return usage, nil
+}
+
+// utf8Stream turns a stream of byte strings into pieces that are each valid
+// UTF-8: a character split across pieces is held until it completes, and
+// bytes that can never form a character become U+FFFD.
+type utf8Stream struct{ pending string }
+
+func (u *utf8Stream) push(s string) string {
+	u.pending += s
+	cut := len(u.pending)
+	// Find the start of the last character; hold it back if incomplete.
+	for i := len(u.pending) - 1; i >= 0 && i >= len(u.pending)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(u.pending[i]) {
+			if !utf8.FullRuneInString(u.pending[i:]) {
+				cut = i
+			}
+			break
+		}
+	}
+	out := u.pending[:cut]
+	u.pending = u.pending[cut:]
+	return strings.ToValidUTF8(out, "\uFFFD")
+}
+
+func (u *utf8Stream) flush() string {
+	out := strings.ToValidUTF8(u.pending, "\uFFFD")
+	u.pending = ""
+	return out
+}

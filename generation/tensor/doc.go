@@ -1,0 +1,35 @@
+// Package tensor is Zhiwen's numeric floor: the GGML tensor data types
+// (F32, F16, BF16 and the block quantizations Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
+// Q8_1, Q4_K, Q5_K, Q6_K, Q8_K), their bit-exact encodings, and the CPU kernels the language models
+// run on. It imports nothing above the standard library (and
+// golang.org/x/sys/cpu for feature detection).
+//
+// # Formats
+//
+// Quantize encodes with ggml's reference quantizers (quantize_row_*_ref:
+// round-to-nearest block scales, and the weighted scale/min search of the
+// K-quants), so its output matches llama.cpp's byte for byte up to float
+// rounding order; Dequantize is exact. A Matrix is a weight in GGML layout:
+// Rows rows of Cols elements, each row a run of whole blocks.
+//
+// # Kernels
+//
+// MatVec and MatMul multiply a Matrix by activations. As in llama.cpp,
+// quantized weights never meet floats: the activations are first quantized
+// to 8 bits (Q8_0 for Q4_0/Q5_0/Q8_0 weights, Q8_1 for Q4_1/Q5_1, Q8_K for
+// the K-quants) and each block is an integer dot product scaled by the two
+// block scales.
+// Float weights (F32, F16, BF16) use a float dot product, converting 16-bit
+// weights on the fly.
+//
+// Every kernel has a readable pure-Go reference. On amd64 assembly kernels
+// are chosen at start-up from the CPU's features: AVX2 (with FMA and F16C)
+// for every weight type but Q8_1 and Q8_K (activation formats, rare as
+// weights), and AVX-512 VNNI (VPDPBUSD on 256-bit registers) for Q4_0,
+// Q4_1, Q5_0, Q5_1 and Q8_0. KernelName reports the choice. Building with the
+// purego tag, or for another architecture, uses the references only.
+//
+// Rows are shared out in chunks to a small persistent worker pool of
+// Threads() threads (the caller included); a thread that is slowed by other
+// load simply takes fewer chunks. Steady-state MatVec calls do not allocate.
+package tensor

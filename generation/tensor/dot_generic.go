@@ -1,0 +1,10 @@
+//go:build !amd64 || purego
+
+package tensor
+
+func kernelVariants() []kernelVariant { return nil }
+
+func dotFloat32(a, b []float32) float32 { return dotFloat32Ref(a, b) }
+
+// streamRead reads every byte of b (for the bandwidth benchmark).
+func streamRead(b []byte) uint64 { return streamReadGo(b) }

@@ -1,0 +1,100 @@
+package tensor
+
+import (
+	"math"
+	"testing"
+)
+
+func closeTo(t *testing.T, name string, got []float32, want []float64, tol float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", name, len(got), len(want))
+	}
+	for i := range got {
+		if math.Abs(float64(got[i])-want[i]) > tol*(1+math.Abs(want[i])) {
+			t.Fatalf("%s[%d] = %.7g, want %.7g", name, i, got[i], want[i])
+		}
+	}
+}
+
+func TestVectorOps(t *testing.T) {
+	a := []float32{1, -2, 3, 0.5, 4, -1, 2, 7, 9}
+	b := []float32{2, 1, -1, 4, 0.25, 3, -2, 1, 1}
+	if got := Dot(a, b); got != 2-2-3+2+1-3-4+7+9 {
+		t.Errorf("Dot = %g, want 9", got)
+	}
+	y := append([]float32(nil), b...)
+	Axpy(2, a, y)
+	closeTo(t, "Axpy", y, []float64{4, -3, 5, 5, 8.25, 1, 2, 15, 19}, 0)
+	Scale(-0.5, y)
+	closeTo(t, "Scale", y, []float64{-2, 1.5, -2.5, -2.5, -4.125, -0.5, -1, -7.5, -9.5}, 0)
+	Add(y, a, b)
+	closeTo(t, "Add", y, []float64{3, -1, 2, 4.5, 4.25, 2, 0, 8, 10}, 0)
+	Mul(y, a, b)
+	closeTo(t, "Mul", y, []float64{2, -2, -3, 2, 1, -3, -4, 7, 9}, 0)
+	defer func() {
+		if recover() == nil {
+			t.Error("Dot with mismatched lengths did not panic")
+		}
+	}()
+	Dot(a, b[:3])
+}
+
+func TestDotLong(t *testing.T) {
+	for _, n := range []int{0, 1, 7, 8, 15, 16, 33, 64, 100, 1000, 4864} {
+		a, b := make([]float32, n), make([]float32, n)
+		var want float64
+		for i := range a {
+			a[i] = float32(math.Sin(float64(i)))
+			b[i] = float32(math.Cos(float64(3 * i)))
+			want += float64(a[i]) * float64(b[i])
+		}
+		if got := Dot(a, b); math.Abs(float64(got)-want) > 1e-5*float64(n+1) {
+			t.Errorf("Dot n=%d = %g, want %g", n, got, want)
+		}
+	}
+}
+
+func TestNorms(t *testing.T) {
+	x := []float32{1, 2, 3, 4}
+	dst := make([]float32, 4)
+	RMSNorm(dst, x, []float32{1, 2, 1, 0.5}, 0)
+	r := 1 / math.Sqrt(7.5)
+	closeTo(t, "RMSNorm", dst, []float64{r, 4 * r, 3 * r, 2 * r}, 1e-6)
+	RMSNorm(dst, x, nil, 1e-5)
+	r = 1 / math.Sqrt(7.5+1e-5)
+	closeTo(t, "RMSNorm eps", dst, []float64{r, 2 * r, 3 * r, 4 * r}, 1e-6)
+	LayerNorm(dst, x, []float32{1, 1, 2, 1}, []float32{0, 1, 0, 0}, 0)
+	s := 1 / math.Sqrt(1.25)
+	closeTo(t, "LayerNorm", dst, []float64{-1.5 * s, -0.5*s + 1, 2 * 0.5 * s, 1.5 * s}, 1e-6)
+}
+
+func TestActivations(t *testing.T) {
+	x := []float32{-1000, -3, -1, 0, 0.5, 2, 30}
+	s := append([]float32(nil), x...)
+	SiLU(s)
+	want := make([]float64, len(x))
+	for i, v := range x {
+		want[i] = float64(v) / (1 + math.Exp(-float64(v)))
+	}
+	closeTo(t, "SiLU", s, want, 1e-6)
+
+	g := append([]float32(nil), x...)
+	GELU(g)
+	closeTo(t, "GELU", g, []float64{0, -0.003637392, -0.158808, 0, 0.345714, 1.954598, 30}, 1e-5)
+	ge := append([]float32(nil), x...)
+	GELUErf(ge)
+	closeTo(t, "GELUErf", ge, []float64{0, -0.004049694, -0.1586553, 0, 0.3457312, 1.9544997, 30}, 1e-5)
+
+	p := []float32{1, 2, 3, float32(math.Inf(-1))}
+	Softmax(p)
+	e := []float64{math.Exp(-2), math.Exp(-1), 1}
+	z := e[0] + e[1] + e[2]
+	closeTo(t, "Softmax", p, []float64{e[0] / z, e[1] / z, e[2] / z, 0}, 1e-6)
+	masked := []float32{float32(math.Inf(-1)), float32(math.Inf(-1))}
+	Softmax(masked)
+	closeTo(t, "Softmax all masked", masked, []float64{0, 0}, 0)
+	big := []float32{1000, 1000}
+	Softmax(big)
+	closeTo(t, "Softmax large", big, []float64{0.5, 0.5}, 1e-7)
+}
