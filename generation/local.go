@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -109,6 +110,10 @@ func (b *LocalBackend) CountTokens(text string) int {
 // template's own text but not inside message contents, so a document or a
 // user cannot forge a turn by writing <|im_start|>.
 func (b *LocalBackend) EncodeChat(msgs []Message) []int {
+	return b.encodeChat(msgs, true)
+}
+
+func (b *LocalBackend) encodeChat(msgs []Message, addGenerationPrompt bool) []int {
 	tok, tmpl := b.model.Tokenizer, b.model.Template
 	real := make([]llm.Message, len(msgs))
 	marked := make([]llm.Message, len(msgs))
@@ -116,8 +121,8 @@ func (b *LocalBackend) EncodeChat(msgs []Message) []int {
 		real[i] = llm.Message{Role: m.Role, Content: m.Content}
 		marked[i] = llm.Message{Role: m.Role, Content: contentMarker(i)}
 	}
-	rendered := tmpl.Render(real, true)
-	skeleton := tmpl.Render(marked, true)
+	rendered := tmpl.Render(real, addGenerationPrompt)
+	skeleton := tmpl.Render(marked, addGenerationPrompt)
 	// Split the skeleton at the markers; if substituting the contents back
 	// does not give the real rendering (a template that edits contents),
 	// encode the whole text with special tokens on.
@@ -148,6 +153,44 @@ func (b *LocalBackend) EncodeChat(msgs []Message) []int {
 }
 
 func contentMarker(i int) string { return fmt.Sprintf("\uE000%d\uE001", i) }
+
+// WarmUp runs the rendered msgs (without an assistant header) through the
+// model into its KV cache, so that the next request starting with them (the
+// grounded-answer system prompt, say) skips their prompt processing. It
+// also pages the weights in. It waits for a running generation.
+func (b *LocalBackend) WarmUp(ctx context.Context, msgs []Message) error {
+	ids := b.encodeChat(msgs, false)
+	if len(ids) == 0 {
+		return nil
+	}
+	if len(ids) >= b.ctx {
+		return fmt.Errorf("local backend %s: warm-up prompt of %d tokens does not fit the %d-token context", b.name, len(ids), b.ctx)
+	}
+	var cache *llm.KVCache
+	select {
+	case cache = <-b.slot:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.closed:
+		return fmt.Errorf("local backend %s: closed", b.name)
+	}
+	defer func() { b.slot <- cache }()
+	start := sharedPrefix(cache.Tokens(), ids)
+	if start == len(ids) {
+		return nil
+	}
+	if _, err := b.model.Model.Forward(ctx, ids[start:], start, cache); err != nil {
+		return fmt.Errorf("local backend %s: warm up: %w", b.name, err)
+	}
+	return nil
+}
+
+// WarmUpGrounded warms the cache with the system prompt Service.Ask sends
+// for questions in Chinese (for other languages it differs), so the first
+// answer after start-up only processes the passages and the question.
+func (b *LocalBackend) WarmUpGrounded(ctx context.Context) error {
+	return b.WarmUp(ctx, BuildPrompt("问题", nil, nil, b.ctx, b.CountTokens)[:1])
+}
 
 // Chat implements Backend. Sampling follows the request: temperature 0
 // is greedy, a nil Seed with a positive temperature draws a random one.
@@ -189,6 +232,13 @@ func (b *LocalBackend) Chat(ctx context.Context, req ChatRequest, emit func(delt
 		opts.MaxTokens = room
 	}
 
+	reused := sharedPrefix(cache.Tokens(), ids)
+	start := time.Now()
+	var firstToken time.Duration
+	defer func() {
+		slog.Debug("local generation", "model", b.name, "prompt_tokens", usage.PromptTokens, "cached_prefix", reused,
+			"completion_tokens", usage.CompletionTokens, "first_token", firstToken, "elapsed", time.Since(start))
+	}()
 	var text utf8Stream
 	send := func(s string) error {
 		if s == "" {
@@ -198,9 +248,12 @@ func (b *LocalBackend) Chat(ctx context.Context, req ChatRequest, emit func(delt
 	}
 	for tok, err := range llm.Generate(ctx, b.model.Model, b.model.Tokenizer, ids, opts) {
 		if err != nil {
-			// A failed step leaves the cache in an unknown state.
-			cache.Reset()
+			// The cache keeps only tokens whose forward pass completed, so
+			// it stays valid for the next request's prefix reuse.
 			return usage, fmt.Errorf("local backend %s: %w", b.name, err)
+		}
+		if usage.CompletionTokens == 0 {
+			firstToken = time.Since(start)
 		}
 		usage.CompletionTokens++
 		usage.TotalTokens++
@@ -212,6 +265,14 @@ func (b *LocalBackend) Chat(ctx context.Context, req ChatRequest, emit func(delt
 		return usage, err
 	}
 	return usage, nil
+}
+
+func sharedPrefix(a, b []int) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
 }
 
 // utf8Stream turns a stream of byte strings into pieces that are each valid

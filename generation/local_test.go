@@ -232,6 +232,14 @@ func TestLocalBackendCancel(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Chat after cancel returned %v, want context.Canceled", err)
 	}
+	// The cache keeps the prompt, so the next request with the same
+	// prefix does not compute it again.
+	cache := <-b.slot
+	prompt := b.EncodeChat(tinyChat)
+	if got := cache.Tokens(); len(got) < len(prompt) || sharedPrefix(got, prompt) != len(prompt) {
+		t.Errorf("after cancellation the cache holds %d tokens sharing %d with the %d-token prompt", len(got), sharedPrefix(got, prompt), len(prompt))
+	}
+	b.slot <- cache
 	// An error from emit stops generation and is returned as it is.
 	stopErr := errors.New("client went away")
 	_, err = b.Chat(context.Background(), ChatRequest{Messages: tinyChat}, func(string) error { return stopErr })
@@ -356,6 +364,27 @@ func TestServiceAskWithLocalBackend(t *testing.T) {
 	}
 	if want := len(rec.encoded); ans.Usage.PromptTokens != want {
 		t.Errorf("prompt tokens %d, want %d", ans.Usage.PromptTokens, want)
+	}
+
+	// Warming up with the grounded system prompt leaves the cache holding
+	// exactly the start of the prompt the service sends.
+	warm := openTinyBackend(t, 1024)
+	if err := warm.WarmUpGrounded(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cache := <-warm.slot
+	held := append([]int(nil), cache.Tokens()...)
+	warm.slot <- cache
+	if len(held) < 20 || sharedPrefix(held, rec.encoded) != len(held) {
+		t.Errorf("warm-up cached %d tokens, %d of them a prefix of the %d-token answer prompt", len(held), sharedPrefix(held, rec.encoded), len(rec.encoded))
+	}
+	rec.LocalBackend = warm
+	ans2, err := svc.Ask(ctx, Request{KBs: []string{"hr"}, Question: "年假有几天？"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ans2.Text != ans.Text {
+		t.Errorf("answer after warm-up %q differs from %q", ans2.Text, ans.Text)
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 	"zhiwen/generation/tensor"
 )
 
-// denseRescoreExtra is how many candidates beyond k the int8 scan keeps for
+// denseRescoreExtra is how many candidates beyond k the quantized scan keeps for
 // the exact float32 re-score; denseRescoreFactor multiplies k likewise.
 const (
 	denseRescoreExtra  = 32
@@ -106,7 +106,7 @@ func (d *Dense) SearchVector(ctx context.Context, q []float32, k int, f Filter) 
 	} else if n := len(d.rows); n > 0 {
 		scores := getScores(n)
 		defer putScores(scores)
-		m := &tensor.Matrix{Type: tensor.Q8_0, Rows: n, Cols: d.padDim, Data: d.q8[:n*d.rowBytes]}
+		m := &tensor.Matrix{Type: d.scanType, Rows: n, Cols: d.padDim, Data: d.scan[:n*d.rowBytes]}
 		tensor.MatVec(scores, m, unit)
 		filtered := len(f.Meta) > 0
 		for r, s := range scores[:n] {

@@ -254,3 +254,46 @@ func TestAnalyzerUnigrams(t *testing.T) {
 		}
 	}
 }
+
+// TestLexicalPrunesCommonTerms checks that query terms in more than
+// lexMaxDFRatio of the passages are dropped once the index is large, and
+// that a query of only such terms still finds passages.
+func TestLexicalPrunesCommonTerms(t *testing.T) {
+	ctx := context.Background()
+	l, err := OpenLexical(filepath.Join(t.TempDir(), "lex"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var ps []Passage
+	for i := range lexMinDocsForPruning + 200 {
+		text := fmt.Sprintf("这是第%d条的记录", i)
+		if i == 77 {
+			text += "，提到麒麟"
+		}
+		ps = append(ps, Passage{ID: fmt.Sprintf("p%04d", i), DocID: "d", Text: text})
+	}
+	if err := l.Put(ctx, ps); err != nil {
+		t.Fatal(err)
+	}
+	terms, err := l.queryTerms(ctx, "的记录麒麟")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(terms, "的") || slices.Contains(terms, "记录") || !slices.Contains(terms, "麒麟") {
+		t.Errorf("queryTerms kept %q; want common terms dropped and 麒麟 kept", terms)
+	}
+	got, err := l.Search(ctx, "的记录麒麟", 3, Filter{})
+	if err != nil || len(got) == 0 || got[0].ID != "p0077" {
+		t.Errorf("Search = %v, %v; want p0077 first", got, err)
+	}
+	// Only common terms: the rarest few are searched.
+	got, err = l.Search(ctx, "的记录", 5, Filter{})
+	if err != nil || len(got) != 5 {
+		t.Errorf("common-only query returned %d results (err %v), want 5", len(got), err)
+	}
+	l.maxDFRatio = 0
+	if terms, _ := l.queryTerms(ctx, "的记录"); !slices.Contains(terms, "的") {
+		t.Errorf("with pruning off, queryTerms = %q", terms)
+	}
+}

@@ -205,7 +205,7 @@ func runChild(t *testing.T, dir, op, point string, at int) bool {
 	}()
 	if point == "" {
 		if <-ready {
-			time.Sleep(time.Duration(rand.IntN(400)) * time.Millisecond)
+			time.Sleep(time.Duration(rand.IntN(1200)) * time.Millisecond)
 			cmd.Process.Kill()
 		}
 	}

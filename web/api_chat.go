@@ -3,10 +3,13 @@ package web
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -384,8 +387,9 @@ func (s *Server) deleteConversation(c *gin.Context) {
 // embeddings serves OpenAI's /v1/embeddings with the built-in (or configured) embedder.
 func (s *Server) embeddings(c *gin.Context) {
 	var req struct {
-		Model string          `json:"model"`
-		Input json.RawMessage `json:"input"`
+		Model          string          `json:"model"`
+		Input          json.RawMessage `json:"input"`
+		EncodingFormat string          `json:"encoding_format"`
 	}
 	if !s.bindJSON(c, &req) {
 		return
@@ -402,6 +406,10 @@ func (s *Server) embeddings(c *gin.Context) {
 		abortError(c, http.StatusBadRequest, "invalid", "input must be a string or an array of strings")
 		return
 	}
+	if req.EncodingFormat != "" && req.EncodingFormat != "float" && req.EncodingFormat != "base64" {
+		abortError(c, http.StatusBadRequest, "invalid", `encoding_format must be "float" or "base64"`)
+		return
+	}
 	if len(inputs) == 0 || len(inputs) > 2048 {
 		abortError(c, http.StatusBadRequest, "invalid", "input must hold 1 to 2048 strings")
 		return
@@ -412,14 +420,21 @@ func (s *Server) embeddings(c *gin.Context) {
 		return
 	}
 	type item struct {
-		Object    string    `json:"object"`
-		Index     int       `json:"index"`
-		Embedding []float32 `json:"embedding"`
+		Object    string `json:"object"`
+		Index     int    `json:"index"`
+		Embedding any    `json:"embedding"`
 	}
 	data := make([]item, len(vecs))
 	tokens := 0
 	for i, v := range vecs {
 		data[i] = item{Object: "embedding", Index: i, Embedding: v}
+		if req.EncodingFormat == "base64" {
+			raw := make([]byte, 4*len(v))
+			for j, f := range v {
+				binary.LittleEndian.PutUint32(raw[4*j:], math.Float32bits(f))
+			}
+			data[i].Embedding = base64.StdEncoding.EncodeToString(raw)
+		}
 		tokens += generation.EstimateTokens(inputs[i])
 	}
 	c.JSON(http.StatusOK, gin.H{"object": "list", "data": data, "model": s.cfg.Embedder.Name(),

@@ -111,7 +111,7 @@ func TestBrowserUploadAskCite(t *testing.T) {
 	// Knowledge-base page: create, upload, wait for the document row.
 	setLang := func(lang string) chromedp.Action[chromedp.Void] {
 		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			_, err := chromedp.Evaluate[any](`localStorage.setItem("zhiwen.lang", "` + lang + `")`)(ctx, tg)
+			_, err := chromedp.Evaluate[any](`localStorage.setItem("zhiwen.lang", "`+lang+`")`)(ctx, tg)
 			return err
 		})
 	}

@@ -552,12 +552,14 @@ func TestLoad(t *testing.T) {
 	}
 	ingestDone := make(chan ingestOutcome, 1)
 	var ingestFinished atomic.Bool
+	var uploadJobID atomic.Value
 	go func() {
 		defer ingestFinished.Store(true)
 		start := time.Now()
 		job, err := uploadFile(ctx, httpClient, base, kb, uploadName, upload)
 		up := time.Since(start)
 		if err == nil {
+			uploadJobID.Store(job.ID)
 			wctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 			job, err = waitJobPolling(wctx, httpClient, base, job.ID)
 			cancel()
@@ -583,6 +585,12 @@ func TestLoad(t *testing.T) {
 		rssLoadMean = rssSum.Load() / n
 	}
 	rssLoadMax := rssMax.Load()
+	if id, ok := uploadJobID.Load().(string); ok && !ingestFinished.Load() {
+		var job ingest.Job
+		if _, err := doJSON(ctx, httpClient, "GET", base+"/api/jobs/"+id, nil, &job); err == nil {
+			t.Logf("at the end of the load window the upload was %s, %d of %d chunks indexed", job.Status, job.Progress.Done, job.Progress.Total)
+		}
+	}
 	ing := <-ingestDone
 	stopSampler()
 	samplerDone.Wait()

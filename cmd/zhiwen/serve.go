@@ -11,7 +11,6 @@ import (
 	"zhiwen/generation"
 	"zhiwen/generation/llm"
 	"zhiwen/ingest"
-	"zhiwen/retrieval"
 	"zhiwen/web"
 )
 
@@ -70,6 +69,15 @@ func (a *app) backend() (b generation.Backend, cleanup func(), err error) {
 			return nil, nil, fmt.Errorf("local model: %w", err)
 		}
 		slog.Info("answering with the local runtime", "model", a.cfg.Model, "context", local.ContextTokens())
+		// Process the grounded system prompt now, not in the first answer.
+		go func() {
+			start := time.Now()
+			if err := local.WarmUpGrounded(context.Background()); err != nil {
+				slog.Warn("local model warm-up failed", "err", err)
+				return
+			}
+			slog.Info("local model warmed up", "elapsed", time.Since(start).Round(time.Millisecond))
+		}()
 		return local, func() { local.Close() }, nil
 	}
 	return nil, func() {}, nil
@@ -96,7 +104,7 @@ func (a *app) server() (*web.Server, func(), error) {
 	svc := &generation.Service{Retriever: a.store, Backend: backend, Conversations: convs, Logger: slog.Default()}
 	srv := web.New(web.Config{
 		Store: a.store, Jobs: jobs, Answers: svc, Conversations: convs,
-		Embedder:       retrieval.NewHashEmbedder(512),
+		Embedder:       a.store.Embedder(),
 		MaxUploadBytes: a.cfg.MaxUploadMB << 20, Version: version,
 	})
 	return srv, func() { jobs.Close(); convs.Close(); closeBackend() }, nil

@@ -44,22 +44,6 @@ func BenchmarkMatVec(b *testing.B) {
 	}
 }
 
-func BenchmarkMatMul(b *testing.B) {
-	r := rand.New(rand.NewPCG(2, 2))
-	for _, dt := range []DType{Q4_0, Q4_K} {
-		const n, rows, cols = 32, 896, 4864
-		m := randomBenchMatrix(r, dt, rows, cols)
-		x := gaussian(r, n*cols, 1)
-		dst := make([]float32, n*rows)
-		b.Run(fmt.Sprintf("%s/%dx%d/n%d", dt, rows, cols, n), func(b *testing.B) {
-			b.SetBytes(int64(len(m.Data)))
-			for b.Loop() {
-				MatMul(dst, m, x, n)
-			}
-		})
-	}
-}
-
 // processCPUTime is the CPU time used by the whole process so far.
 func processCPUTime() time.Duration {
 	var ru syscall.Rusage

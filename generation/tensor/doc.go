@@ -25,9 +25,22 @@
 // Every kernel has a readable pure-Go reference. On amd64 assembly kernels
 // are chosen at start-up from the CPU's features: AVX2 (with FMA and F16C)
 // for every weight type but Q8_1 and Q8_K (activation formats, rare as
-// weights), and AVX-512 VNNI (VPDPBUSD on 256-bit registers) for Q4_0,
-// Q4_1, Q5_0, Q5_1 and Q8_0. KernelName reports the choice. Building with the
+// weights), and AVX-512 (VNNI's VPDPBUSD and BW's byte masks, on 256-bit
+// registers) for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q5_K. KernelName reports the choice. Building with the
 // purego tag, or for another architecture, uses the references only.
+//
+// Batched products (MatMul with n > 1, prefill) quantize the activations
+// once and use tile kernels where they exist (Q4_0, Q5_0, Q8_0 with AVX2 or
+// AVX-512 VNNI; Q4_K with VNNI; all four in pure Go): the work is split in
+// two dimensions into tiles of weight rows × activation rows, each weight
+// row is decoded once per tile and then meets every activation row of the
+// tile. On VNNI the Q4_0/Q5_0/Q8_0 kernel computes 2 weight rows × 4
+// activation rows at once, with weights stored as q+128 and activations
+// repacked so that VPDPBUSD needs no sign trick and no horizontal adds. Every tile kernel
+// performs the float operations of the row kernel of its family in the
+// same order, so MatMul equals n MatVec calls bit for bit.
+// QuantizeActivations and MatMulQ let several weights (q, k, v; gate, up)
+// share one quantization of their input.
 //
 // Rows are shared out in chunks to a small persistent worker pool of
 // Threads() threads (the caller included); a thread that is slowed by other

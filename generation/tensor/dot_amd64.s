@@ -200,6 +200,24 @@ GLOBL pairShuf<>(SB), RODATA|NOPTR, $128
 	VPANDN         Y11, Y8, Y8; \
 	VPOR           Y8, Y2, Y2
 
+// Q5_0_W_512 / Q5_1_W_512: the same decoders with AVX-512BW mask registers:
+// the 32 qh bits load straight into K1, and a masked byte subtract (add)
+// applies them. Y11 holds 0x10 bytes.
+#define Q5_0_W_512(wo) \
+	VBROADCASTI128 (wo+6)(SI), Y2; \
+	VPSRLVQ        Y9, Y2, Y2; \
+	VPAND          Y14, Y2, Y2; \
+	KMOVD          (wo+2)(SI), K1; \
+	KNOTD          K1, K1; \
+	VPSUBB         Y11, Y2, K1, Y2
+
+#define Q5_1_W_512(wo) \
+	VBROADCASTI128 (wo+8)(SI), Y2; \
+	VPSRLVQ        Y9, Y2, Y2; \
+	VPAND          Y14, Y2, Y2; \
+	KMOVD          (wo+4)(SI), K1; \
+	VPADDB         Y11, Y2, K1, Y2
+
 // DOT_AVX2: |w| · (x·sign(w)) with VPMADDUBSW, pairs summed by VPMADDWD.
 #define DOT_AVX2(xo, dst) \
 	VMOVDQU    (xo+2)(DI), Y3; \
@@ -344,6 +362,12 @@ DONE: \
 	VMOVDQU mask0f<>(SB), Y14; \
 	VMOVDQU lowHighShift<>(SB), Y12
 
+#define Q5_512_CONSTS \
+	VMOVDQU ones16<>(SB), Y15; \
+	VMOVDQU mask0f<>(SB), Y14; \
+	VMOVDQU sixteens<>(SB), Y11; \
+	VMOVDQU lowHighShift<>(SB), Y9
+
 #define Q5_1_CONSTS \
 	VMOVDQU  ones16<>(SB), Y15; \
 	VMOVDQU  mask0f<>(SB), Y14; \
@@ -443,8 +467,8 @@ dotQ5_0VNNIrows:
 	MOVQ DX, SI
 	MOVQ x+16(FP), DI
 	MOVQ nb+24(FP), CX
-	Q5_0_CONSTS
-	QUANT_KERNEL(Q5_0_W, DOT_VNNI, NO_MIN, NO_MIN, 22, 34, q50v4, q50vtail, q50v1, q50vdone)
+	Q5_512_CONSTS
+	QUANT_KERNEL(Q5_0_W_512, DOT_VNNI, NO_MIN, NO_MIN, 22, 34, q50v4, q50vtail, q50v1, q50vdone)
 	STORE_ROW_AND_NEXT(dotQ5_0VNNIrows)
 	VZEROUPPER
 	RET
@@ -491,12 +515,12 @@ dotQ4_1VNNIrows:
 // func dotQ5_1VNNI(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int)
 TEXT ·dotQ5_1VNNI(SB), NOSPLIT, $0-48
 	MOVQ w+0(FP), DX
-	Q5_1_CONSTS
+	Q5_512_CONSTS
 dotQ5_1VNNIrows:
 	MOVQ DX, SI
 	MOVQ x+16(FP), DI
 	MOVQ nb+24(FP), CX
-	QUANT_KERNEL(Q5_1_W, DOT_U_VNNI, GROUP4_MINS, BLOCK_MIN, 24, 36, q51v4, q51vtail, q51v1, q51vdone)
+	QUANT_KERNEL(Q5_1_W_512, DOT_U_VNNI, GROUP4_MINS, BLOCK_MIN, 24, 36, q51v4, q51vtail, q51v1, q51vdone)
 	STORE_ROW_AND_NEXT(dotQ5_1VNNIrows)
 	VZEROUPPER
 	RET
@@ -712,6 +736,68 @@ q5kdone:
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	STORE_ROW_AND_NEXT(dotQ5KAVX2rows)
+	VZEROUPPER
+	RET
+
+// Q5K_CHUNK_512 is Q5K_CHUNK with AVX-512BW masks: VPTESTMB picks the
+// elements whose fifth bit is set, and a masked VPADDB adds 16 to them.
+#define Q5K_CHUNK_512(c) \
+	VMOVDQU    (48+32*c)(SI), Y1; \
+	VPSRLW     $4, Y1, Y2; \
+	VPAND      Y14, Y1, Y1; \
+	VPAND      Y14, Y2, Y2; \
+	VPTESTMB   bitMask<>+(64*c)(SB), Y15, K1; \
+	VPADDB     Y13, Y1, K1, Y1; \
+	VPTESTMB   bitMask<>+(64*c+32)(SB), Y15, K2; \
+	VPADDB     Y13, Y2, K2, Y2; \
+	VPMADDUBSW (4+64*c)(DI), Y1, Y1; \
+	VPMADDUBSW (4+64*c+32)(DI), Y2, Y2; \
+	VPSHUFB    wordShuf<>+(64*c)(SB), Y8, Y3; \
+	VPSHUFB    wordShuf<>+(64*c+32)(SB), Y8, Y4; \
+	VPMADDWD   Y3, Y1, Y1; \
+	VPMADDWD   Y4, Y2, Y2; \
+	VPADDD     Y1, Y5, Y5; \
+	VPADDD     Y2, Y5, Y5
+
+// func dotQ5KAVX512(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int)
+TEXT ·dotQ5KAVX512(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), DX
+dotQ5KAVX512rows:
+	MOVQ DX, SI
+	MOVQ x+16(FP), DI
+	MOVQ nb+24(FP), CX
+	VXORPS  Y0, Y0, Y0    // Σ d·sumi
+	VXORPS  X9, X9, X9    // Σ dmin·summs
+	VMOVDQU mask0f<>(SB), Y14
+	VMOVDQU sixteens<>(SB), Y13
+	TESTQ   CX, CX
+	JZ      q5kzdone
+
+q5kzloop:
+	K_SUPERBLOCK_HEADER
+
+
+	VMOVDQU 16(SI), Y15 // qh
+	VPXOR Y5, Y5, Y5
+	Q5K_CHUNK_512(0)
+	Q5K_CHUNK_512(1)
+	Q5K_CHUNK_512(2)
+	Q5K_CHUNK_512(3)
+	VCVTDQ2PS   Y5, Y5
+	VFMADD231PS Y5, Y6, Y0
+
+	ADDQ $176, SI
+	ADDQ $292, DI
+	DECQ CX
+	JNZ  q5kzloop
+
+q5kzdone:
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VSUBPS       X9, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	STORE_ROW_AND_NEXT(dotQ5KAVX512rows)
 	VZEROUPPER
 	RET
 

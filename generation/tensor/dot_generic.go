@@ -8,3 +8,5 @@ func dotFloat32(a, b []float32) float32 { return dotFloat32Ref(a, b) }
 
 // streamRead reads every byte of b (for the bandwidth benchmark).
 func streamRead(b []byte) uint64 { return streamReadGo(b) }
+
+func tileKernelSets() []tileKernelSet { return nil }

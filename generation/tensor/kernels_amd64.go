@@ -8,9 +8,9 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-// hasVNNI reports whether the AVX-512 VNNI kernels (VPDPBUSD on 256-bit
-// registers, which needs AVX512VL) may run.
-var hasVNNI = hasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
+// hasVNNI reports whether the AVX-512 kernels may run: VPDPBUSD on 256-bit
+// registers (AVX512VNNI, VL) and byte-masked operations (AVX512BW).
+var hasVNNI = hasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI
 
 // hasAVX2 reports whether the AVX2 kernels may run: they also use FMA and
 // F16C (for the f16 block scales).
@@ -51,6 +51,9 @@ func dotQ4KAVX2(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int)
 
 //go:noescape
 func dotQ5KAVX2(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int)
+
+//go:noescape
+func dotQ5KAVX512(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int)
 
 //go:noescape
 func dotQ6KAVX2(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int)
@@ -99,6 +102,7 @@ func kernelVariants() []kernelVariant {
 			Q5_0: blockRows(dotQ5_0VNNI, QK),
 			Q4_1: blockRows(dotQ4_1VNNI, QK),
 			Q5_1: blockRows(dotQ5_1VNNI, QK),
+			Q5_K: blockRows(dotQ5KAVX512, QKK),
 		}})
 	}
 	return vs

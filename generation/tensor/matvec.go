@@ -93,6 +93,14 @@ func MatMul(dst []float32, w *Matrix, x []float32, n int) {
 	if rb := RowBytes(w.Type, w.Cols); rb <= 0 || len(w.Data) < w.Rows*rb {
 		panic(fmt.Sprintf("tensor: MatMul: malformed %d×%d %s matrix with %d data bytes", w.Rows, w.Cols, w.Type, len(w.Data)))
 	}
+	if n > 1 {
+		// Batched: quantize the activations once, then the tiled kernels.
+		a := activationPool.Get().(*Activations)
+		a.Load(w.Type, x, n)
+		MatMulQ(dst, w, a)
+		activationPool.Put(a)
+		return
+	}
 	j := mulJobs.Get().(*mulJob)
 	j.w, j.rows, j.rowBytes, j.n, j.dst = w, rowsKernel, RowBytes(w.Type, w.Cols), n, dst
 	at := activationType(w.Type)

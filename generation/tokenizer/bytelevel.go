@@ -104,6 +104,11 @@ func newByteBPE(tokens []string, types []int32, ids map[string]int, merges [][2]
 			}
 		}
 	}
+	for b, id := range m.byteID {
+		if id < 0 {
+			return nil, fmt.Errorf("byte-level vocabulary has no token for byte 0x%02X", b)
+		}
+	}
 	var buf []byte
 	for rank, pr := range merges {
 		left, ok1 := ids[pr[0]]
@@ -169,11 +174,9 @@ func (m *byteBPE) encodeWord(out []int, word string) []int {
 
 // mergeWord runs BPE on the bytes of word.
 func (m *byteBPE) mergeWord(word string) []int {
-	syms := make([]int, 0, len(word))
+	syms := make([]int, len(word))
 	for i := 0; i < len(word); i++ {
-		if id := m.byteID[word[i]]; id >= 0 {
-			syms = append(syms, id)
-		}
+		syms[i] = m.byteID[word[i]] // every byte has a token (checked in newByteBPE)
 	}
 	return applyMerges(syms, m.merges)
 }

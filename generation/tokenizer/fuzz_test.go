@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"strings"
 	"testing"
 
 	"golang.org/x/text/unicode/norm"
@@ -28,6 +29,29 @@ func FuzzRoundTrip(f *testing.F) {
 			if got := llama.Decode(ids); got != s {
 				t.Errorf("llama %+v: Decode(Encode(%q)) = %q", opt, s, got)
 			}
+		}
+	})
+}
+
+// FuzzLoaders feeds corrupt model files to the parsers: they must return an
+// error or a working tokenizer, never panic (a recovered panic is reported
+// as "malformed input" and counts as a failure here).
+func FuzzLoaders(f *testing.F) {
+	f.Add(unigramModel([]spPiece{{"<unk>", 0, TypeUnknown}, {"▁a", -1, TypeNormal}, {"<0x41>", 0, TypeByte}}), []byte(`{"model":{"type":"WordPiece","vocab":{"[UNK]":0,"a":1}}}`))
+	f.Fuzz(func(t *testing.T, model, js []byte) {
+		for name, load := range map[string]func() (*Tokenizer, error){
+			"sentencepiece": func() (*Tokenizer, error) { return FromSentencePieceModel(model) },
+			"json":          func() (*Tokenizer, error) { return FromHuggingFace(js) },
+		} {
+			tok, err := load()
+			if err != nil {
+				if strings.Contains(err.Error(), "malformed input") {
+					t.Errorf("%s: parser panicked: %v", name, err)
+				}
+				continue
+			}
+			ids := tok.Encode("a b\xff 中", EncodeOptions{AddSpecial: true, ParseSpecial: true})
+			tok.Decode(append(ids, -1, 1<<30))
 		}
 	})
 }

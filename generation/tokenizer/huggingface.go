@@ -125,7 +125,7 @@ func LoadHuggingFace(path string) (*Tokenizer, error) {
 // pre-tokenizers), SentencePiece-style BPE with byte fallback (Llama-2,
 // Mistral) and WordPiece (BERT).
 func FromHuggingFace(data []byte) (t *Tokenizer, err error) {
-	defer recoverParse(&err, "tokenizer.json")
+	defer recoverParse(&t, &err, "tokenizer.json")
 	var f hfFile
 	if err := json.Unmarshal(data, &f); err != nil {
 		return nil, fmt.Errorf("parse tokenizer.json: %w", err)
@@ -292,11 +292,6 @@ func (t *Tokenizer) setupHFByteLevel(model hfModel, merges [][2]string, normaliz
 		return err
 	}
 	m.nfc, m.addPrefixSpace = nfc, addPrefixSpace
-	for b, id := range m.byteID {
-		if id < 0 {
-			return fmt.Errorf("byte-level vocabulary has no token for byte 0x%02X", b)
-		}
-	}
 	t.bpe = m
 	return nil
 }
@@ -561,9 +556,11 @@ func (t *Tokenizer) collectAdded(includeUnknown bool) {
 	}
 }
 
-// recoverParse turns a panic while parsing untrusted input into an error.
-func recoverParse(err *error, what string) {
+// recoverParse turns a panic while parsing untrusted input into an error
+// (a panic here is a bug, but it must not take the server down).
+func recoverParse(t **Tokenizer, err *error, what string) {
 	if r := recover(); r != nil {
+		*t = nil
 		*err = fmt.Errorf("parse %s: malformed input: %v", what, r)
 	}
 }

@@ -242,6 +242,10 @@ func TestMalformedInput(t *testing.T) {
 		{"spm empty", func() (*Tokenizer, error) { return FromSentencePieceModel(nil) }},
 		{"spec empty", func() (*Tokenizer, error) { return FromSpec(Spec{Model: "gpt2"}) }},
 		{"spec bad model", func() (*Tokenizer, error) { return FromSpec(Spec{Model: "rwkv", Tokens: []string{"a"}}) }},
+		{"spec gpt2 without byte tokens", func() (*Tokenizer, error) { return FromSpec(Spec{Model: "gpt2", Tokens: []string{"a", "b"}}) }},
+		{"json sparse ids", func() (*Tokenizer, error) {
+			return FromHuggingFace([]byte(`{"model":{"type":"WordPiece","vocab":{"a":2000000000}}}`))
+		}},
 		{"spec type count", func() (*Tokenizer, error) {
 			return FromSpec(Spec{Model: "llama", Tokens: []string{"a", "b"}, Types: []int32{1}})
 		}},

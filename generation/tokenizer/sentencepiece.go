@@ -54,7 +54,7 @@ func LoadSentencePieceModel(path string) (*Tokenizer, error) {
 // tokenizer.model (a serialized ModelProto), as shipped with Llama-2 and
 // ChatGLM3. AddSpecial prepends BOS, as the Llama tokenizer does.
 func FromSentencePieceModel(data []byte) (t *Tokenizer, err error) {
-	defer recoverParse(&err, "sentencepiece model")
+	defer recoverParse(&t, &err, "sentencepiece model")
 	mp, err := parseSentencePieceModel(data)
 	if err != nil {
 		return nil, fmt.Errorf("parse sentencepiece model: %w", err)

@@ -57,7 +57,7 @@ func preTokenizerForPre(pre string) (p preTokenizer, ignoreMerges, nfc bool) {
 
 // FromSpec builds a tokenizer from GGUF tokenizer metadata.
 func FromSpec(s Spec) (t *Tokenizer, err error) {
-	defer recoverParse(&err, "tokenizer spec")
+	defer recoverParse(&t, &err, "tokenizer spec")
 	n := len(s.Tokens)
 	if n == 0 {
 		return nil, errors.New("tokenizer spec: no tokens")
