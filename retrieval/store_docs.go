@@ -202,19 +202,25 @@ func (s *LocalStore) PutDocument(ctx context.Context, doc ingest.Document, chunk
 	return nil
 }
 
-// writePassages writes passages to the lexical then the dense index, batch by batch.
+// writePassages writes passages to the lexical and the dense index, batch by batch.
 func (s *LocalStore) writePassages(ctx context.Context, h *kbHandle, ps []Passage, progress func(done, total int)) error {
 	for start := 0; start < len(ps); start += writeBatch {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		batch := ps[start:min(start+writeBatch, len(ps))]
-		if err := h.lex.Put(ctx, batch); err != nil {
+		// The two indexes are independent: write them on two cores at once.
+		denseErr := make(chan error, 1)
+		go func() { denseErr <- h.dense.Put(ctx, batch) }()
+		lexErr := h.lex.Put(ctx, batch)
+		if lexErr == nil {
+			testHook("lexical", start+len(batch))
+		}
+		if err := <-denseErr; err != nil {
 			return err
 		}
-		testHook("lexical", start+len(batch))
-		if err := h.dense.Put(ctx, batch); err != nil {
-			return err
+		if lexErr != nil {
+			return lexErr
 		}
 		testHook("dense", start+len(batch))
 		if progress != nil {
