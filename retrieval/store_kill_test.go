@@ -267,3 +267,7 @@ func docVersion(t *testing.T, s *LocalStore) string {
 	}
 	return version
 }
+
+// The kill points are placed by batch; small batches give the test many of
+// them without large documents.
+func init() { writeBatch = 64 }
