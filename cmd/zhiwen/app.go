@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"zhiwen/generation/llm"
 	"zhiwen/ingest"
 	"zhiwen/retrieval"
 )
@@ -16,6 +17,8 @@ type app struct {
 	home  string
 	cfg   config
 	store *retrieval.LocalStore
+	// embedder is the model embedder when one is configured.
+	embedder *llm.Embedder
 }
 
 // openApp opens the data directory and the knowledge-base store.
@@ -31,14 +34,41 @@ func openApp(ctx context.Context) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := retrieval.Open(filepath.Join(home, "store"), retrieval.Options{})
+	opts := retrieval.Options{}
+	a := &app{home: home, cfg: cfg}
+	if cfg.EmbeddingModel != "" {
+		emb, err := llm.OpenEmbedder(cfg.EmbeddingModel)
+		if err != nil {
+			return nil, fmt.Errorf("embedding model: %w", err)
+		}
+		emb.QueryPrefix = cfg.EmbeddingQueryPrefix
+		a.embedder = emb
+		// New knowledge bases use the model; old ones keep the hash embedder.
+		opts.Embedder = emb
+		opts.Embedders = []retrieval.Embedder{retrieval.NewHashEmbedder(0)}
+	}
+	if cfg.DenseWeight > 0 {
+		opts.Weights = retrieval.Weights{Lexical: 1, Dense: cfg.DenseWeight}
+	}
+	store, err := retrieval.Open(filepath.Join(home, "store"), opts)
 	if err != nil {
+		a.Close()
 		return nil, fmt.Errorf("open store in %s: %w", home, err)
 	}
-	return &app{home: home, cfg: cfg, store: store}, nil
+	a.store = store
+	return a, nil
 }
 
-func (a *app) Close() error { return a.store.Close() }
+func (a *app) Close() error {
+	var err error
+	if a.store != nil {
+		err = a.store.Close()
+	}
+	if a.embedder != nil {
+		a.embedder.Close()
+	}
+	return err
+}
 
 // pipeline returns an ingest pipeline over the store with the configured limits.
 func (a *app) pipeline() *ingest.Pipeline {

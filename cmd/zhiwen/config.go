@@ -28,6 +28,14 @@ type config struct {
 	OpenAIAPIKey  string `json:"openai_api_key"`
 	OpenAIModel   string `json:"openai_model"`
 	ContextTokens int    `json:"context_tokens"`
+	// EmbeddingModel is an encoder GGUF (BERT family, e.g. bge-small-zh)
+	// that new knowledge bases embed with instead of the built-in hash
+	// embedder; knowledge bases built with the hash embedder keep working.
+	EmbeddingModel string `json:"embedding_model"`
+	// EmbeddingQueryPrefix is prepended to queries (bge-zh: "为这个句子生成表示以用于检索相关文章：").
+	EmbeddingQueryPrefix string `json:"embedding_query_prefix"`
+	// DenseWeight is the fusion weight of the dense index (0 keeps the store's default).
+	DenseWeight float64 `json:"dense_weight"`
 }
 
 // homeDir is $ZHIWEN_HOME, default ~/.zhiwen.

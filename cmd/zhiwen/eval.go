@@ -61,9 +61,9 @@ func init() {
 						reports = append(reports, r)
 					}
 					if *asJSON {
-						return printJSON(os.Stdout, reports)
+						return printJSON(cmdOut, reports)
 					}
-					tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+					tw := tabwriter.NewWriter(cmdOut, 0, 4, 2, ' ', tabwriter.AlignRight)
 					fmt.Fprintln(tw, "mode\tquestions\tR@1\tR@5\tR@10\tMRR@10\tnDCG@10\tstrict R@5\tp50\tp99\t")
 					for _, r := range reports {
 						fmt.Fprintf(tw, "%s\t%d\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%v\t%v\t\n", r.Mode, r.Questions, r.RecallAt1, r.RecallAt5, r.RecallAt10, r.MRR10, r.NDCG10, r.StrictRecallAt5, r.LatencyP50, r.LatencyP99)

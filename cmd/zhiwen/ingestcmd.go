@@ -137,7 +137,7 @@ func ingestFiles(ctx context.Context, p *ingest.Pipeline, kb string, files []str
 			}
 		}
 		if asJSON {
-			if err := printJSON(os.Stdout, out); err != nil {
+			if err := printJSON(cmdOut, out); err != nil {
 				return err
 			}
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"text/tabwriter"
 
 	"zhiwen/retrieval"
@@ -16,20 +15,21 @@ func init() {
 		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
 			desc := fs.String("description", "", "what the knowledge base holds")
 			adapter := fs.String("adapter", "", "default adapter for answers from this knowledge base")
+			embedder := fs.String("embedder", "", "embedder for the dense index (default: the configured embedding model, else the built-in hash embedder)")
 			asJSON := fs.Bool("json", false, "print JSON")
 			return func(ctx context.Context, args []string) error {
 				if len(args) != 1 {
 					return fmt.Errorf("%w: want one NAME", errUsage)
 				}
 				return withApp(ctx, func(a *app) error {
-					kb, err := a.store.CreateKB(ctx, retrieval.KBConfig{Name: args[0], Description: *desc, DefaultAdapter: *adapter})
+					kb, err := a.store.CreateKB(ctx, retrieval.KBConfig{Name: args[0], Description: *desc, DefaultAdapter: *adapter, Embedder: *embedder})
 					if err != nil {
 						return err
 					}
 					if *asJSON {
-						return printJSON(os.Stdout, kb)
+						return printJSON(cmdOut, kb)
 					}
-					fmt.Printf("created knowledge base %q (embedder %s)\n", kb.Name, kb.Embedder)
+					fmt.Fprintf(cmdOut, "created knowledge base %q (embedder %s)\n", kb.Name, kb.Embedder)
 					return nil
 				})
 			}
@@ -49,13 +49,13 @@ func init() {
 						if kbs == nil {
 							kbs = []retrieval.KBInfo{}
 						}
-						return printJSON(os.Stdout, kbs)
+						return printJSON(cmdOut, kbs)
 					}
 					if len(kbs) == 0 {
-						fmt.Println("no knowledge bases yet; create one with: zhiwen kb create NAME")
+						fmt.Fprintln(cmdOut, "no knowledge bases yet; create one with: zhiwen kb create NAME")
 						return nil
 					}
-					tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+					tw := tabwriter.NewWriter(cmdOut, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(tw, "NAME\tDOCUMENTS\tCHUNKS\tEMBEDDER\tCREATED\tDESCRIPTION")
 					for _, kb := range kbs {
 						fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", kb.Name, kb.Documents, kb.Chunks, kb.Embedder, kb.Created.Format("2006-01-02 15:04"), kb.Description)
@@ -76,7 +76,7 @@ func init() {
 					if err := a.store.DeleteKB(ctx, args[0]); err != nil {
 						return err
 					}
-					fmt.Printf("deleted knowledge base %q\n", args[0])
+					fmt.Fprintf(cmdOut, "deleted knowledge base %q\n", args[0])
 					return nil
 				})
 			}
@@ -93,7 +93,7 @@ func init() {
 					if err := a.store.RenameKB(ctx, args[0], args[1]); err != nil {
 						return err
 					}
-					fmt.Printf("renamed %q to %q\n", args[0], args[1])
+					fmt.Fprintf(cmdOut, "renamed %q to %q\n", args[0], args[1])
 					return nil
 				})
 			}
@@ -117,9 +117,9 @@ func init() {
 						if docs == nil {
 							docs = []retrieval.DocumentInfo{}
 						}
-						return printJSON(os.Stdout, docs)
+						return printJSON(cmdOut, docs)
 					}
-					tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+					tw := tabwriter.NewWriter(cmdOut, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(tw, "ID\tNAME\tFORMAT\tSIZE\tCHUNKS\tVERSION\tUPDATED")
 					for _, d := range docs {
 						fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", d.ID, d.Name, d.Format, d.Size, d.Chunks, d.Version, d.Updated.Format("2006-01-02 15:04"))
@@ -144,10 +144,10 @@ func init() {
 						return err
 					}
 					if *asJSON {
-						return printJSON(os.Stdout, chunks)
+						return printJSON(cmdOut, chunks)
 					}
 					for _, c := range chunks {
-						fmt.Printf("── chunk %d  page %d  %v  [%d:%d]\n%s\n\n", c.Seq, c.Page, c.Headings, c.Start, c.End, c.Text)
+						fmt.Fprintf(cmdOut, "── chunk %d  page %d  %v  [%d:%d]\n%s\n\n", c.Seq, c.Page, c.Headings, c.Start, c.End, c.Text)
 					}
 					return nil
 				})
@@ -167,7 +167,7 @@ func init() {
 						if err := a.store.DeleteDocument(ctx, *kb, id); err != nil {
 							return err
 						}
-						fmt.Printf("deleted %s\n", id)
+						fmt.Fprintf(cmdOut, "deleted %s\n", id)
 					}
 					return nil
 				})

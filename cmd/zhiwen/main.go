@@ -44,10 +44,14 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// cmdOut is where commands print their results: the stdout given to run.
+var cmdOut io.Writer = os.Stdout
+
 // errUsage marks an error the user can fix by reading --help.
 var errUsage = errors.New("usage")
 
 func run(args []string, stdout, stderr io.Writer) int {
+	cmdOut = stdout
 	// The server logs what it does; one-shot commands print their results
 	// and log only problems.
 	level := slog.LevelWarn

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 
 	"zhiwen/retrieval"
@@ -36,10 +35,10 @@ func init() {
 						if hits == nil {
 							hits = []retrieval.Hit{}
 						}
-						return printJSON(os.Stdout, hits)
+						return printJSON(cmdOut, hits)
 					}
 					if len(hits) == 0 {
-						fmt.Println("no results")
+						fmt.Fprintln(cmdOut, "no results")
 					}
 					for i, h := range hits {
 						loc := h.DocName
@@ -49,7 +48,7 @@ func init() {
 						if len(h.Chunk.Headings) > 0 {
 							loc += " · " + strings.Join(h.Chunk.Headings, " / ")
 						}
-						fmt.Printf("%d. %.4f  %s  (lexical #%d, dense #%d)\n   %s\n\n", i+1, h.Score, loc, h.LexicalRank, h.DenseRank, oneLine(h.Chunk.Text, 200))
+						fmt.Fprintf(cmdOut, "%d. %.4f  %s  (lexical #%d, dense #%d)\n   %s\n\n", i+1, h.Score, loc, h.LexicalRank, h.DenseRank, oneLine(h.Chunk.Text, 200))
 					}
 					return nil
 				})

@@ -49,7 +49,7 @@ func init() {
 					return err
 				}
 				defer cleanup()
-				fmt.Printf("Zhiwen is serving on http://%s  (data in %s)\n", a.cfg.Listen, a.home)
+				fmt.Fprintf(cmdOut, "Zhiwen is serving on http://%s  (data in %s)\n", a.cfg.Listen, a.home)
 				return srv.Serve(ctx, a.cfg.Listen, 30*time.Second)
 			}
 		},
