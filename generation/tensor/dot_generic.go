@@ -10,3 +10,5 @@ func dotFloat32(a, b []float32) float32 { return dotFloat32Ref(a, b) }
 func streamRead(b []byte) uint64 { return streamReadGo(b) }
 
 func tileKernelSets() []tileKernelSet { return nil }
+
+func q8MatVecKernels() map[DType]q8MatVecFunc { return nil }

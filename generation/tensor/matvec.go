@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"math"
 	"sync"
 )
 
@@ -16,14 +17,25 @@ type mulJob struct {
 	n        int
 	dst      []float32
 	scratch  []byte
-	quant    quantizeJob
-	split    splitter
+	// mv, when set, is the decode kernel for n = 1; it reads the Q8_0
+	// activations in x together with side (see decodeSide), built from
+	// scales and corr.
+	mv     q8MatVecFunc
+	scales []float32
+	corr   []int32
+	side   []int32
+	quant  quantizeJob
+	split  splitter
 }
 
 var mulJobs = sync.Pool{New: func() any { return new(mulJob) }}
 
 func (j *mulJob) runRange(lo, hi int) {
 	w, rb, cols, rows := j.w.Data, j.rowBytes, j.w.Cols, j.w.Rows
+	if j.mv != nil {
+		j.mv(w[lo*rb:hi*rb], rb, j.x, j.side, cols, j.dst[lo:hi])
+		return
+	}
 	if j.n == 1 {
 		j.rows(w[lo*rb:hi*rb], rb, j.x, cols, j.dst[lo:hi])
 		return
@@ -112,11 +124,70 @@ func MatMul(dst []float32, w *Matrix, x []float32, n int) {
 			j.scratch = make([]byte, need)
 		}
 		j.x = j.scratch[:n*j.xStride]
-		j.quant = quantizeJob{t: at, src: x, cols: w.Cols, dst: j.x, dstRows: j.xStride}
-		parallelFor(&j.split, &j.quant, n, 4)
-		j.quant = quantizeJob{}
+		if at == Q8_0 && quantizeQ8_0Blocks != nil {
+			// n = 1 here: one row of blocks, quantized by the assembly.
+			nb := w.Cols / QK
+			if cap(j.scales) < nb {
+				j.scales, j.corr, j.side = make([]float32, nb), make([]int32, 8*nb), make([]int32, 4*nb)
+			}
+			j.scales, j.corr, j.side = j.scales[:nb], j.corr[:8*nb], j.side[:4*nb]
+			quantizeQ8_0Blocks(x, j.x, j.scales, j.corr)
+			if mv := activeQ8MatVec[w.Type]; mv != nil {
+				decodeSide(j.side, j.scales, j.corr)
+				j.mv = mv
+			}
+		} else {
+			j.quant = quantizeJob{t: at, src: x, cols: w.Cols, dst: j.x, dstRows: j.xStride}
+			parallelFor(&j.split, &j.quant, n, 4)
+			j.quant = quantizeJob{}
+		}
 	}
 	parallelFor(&j.split, j, w.Rows, minRowsPerChunk(j.rowBytes, n))
-	j.w, j.rows, j.x, j.dst = nil, nil, nil, nil
+	j.w, j.rows, j.x, j.dst, j.mv = nil, nil, nil, nil, nil
 	mulJobs.Put(j)
+}
+
+// q8MatVecFunc is a decode kernel: dst[i] = dot(row i, x) for len(dst)
+// rows of cols values, rowBytes apart, against one row x of Q8_0
+// activations with its side data (see decodeSide). It must equal the
+// active row kernel of its weight type bit for bit.
+type q8MatVecFunc func(w []byte, rowBytes int, x []byte, side []int32, cols int, dst []float32)
+
+// activeQ8MatVec holds the decode kernels MatVec uses in place of the row
+// kernels, by weight type.
+var activeQ8MatVec = q8MatVecKernels()
+
+// decodeSide prepares, once per MatVec, what the decode kernels need from
+// the activations besides their quants: for each group of four Q8_0 blocks
+// (whole groups only), 16 words: −8 times the sum of each block's first 16
+// quants (blocks 0–3), the same for the last 16 quants (blocks 0–3), and
+// the four block scales twice, as float32 bits. scales and corr are as
+// quantizeQ8_0Blocks leaves them (corr: −128 times the sums of each four
+// quants), so −8 times a half block's sum is its four corrections' sum / 16.
+func decodeSide(side []int32, scales []float32, corr []int32) {
+	for g := 0; g+4 <= len(scales); g += 4 {
+		s := side[4*g : 4*g+16]
+		for j := range 4 {
+			c := corr[8*(g+j) : 8*(g+j)+8]
+			s[j] = (c[0] + c[1] + c[2] + c[3]) / 16
+			s[4+j] = (c[4] + c[5] + c[6] + c[7]) / 16
+			bits := int32(math.Float32bits(scales[g+j]))
+			s[8+j], s[12+j] = bits, bits
+		}
+	}
+}
+
+// q8MatVecRows adapts a decode kernel to a rowsFunc, deriving the side
+// data from x (for the kernel tables and their tests).
+func q8MatVecRows(k q8MatVecFunc) rowsFunc {
+	return func(w []byte, rowBytes int, x []byte, n int, dst []float32) {
+		nb := n / QK
+		scales, corr, side := make([]float32, nb), make([]int32, 8*nb), make([]int32, 4*nb)
+		for b := range nb {
+			scales[b] = f16At(x[b*34:])
+			q8Corrections(corr[8*b:8*b+8], x[b*34+2:b*34+34])
+		}
+		decodeSide(side, scales, corr)
+		k(w, rowBytes, x, side, n, dst)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 var threads atomic.Int32
@@ -59,13 +60,47 @@ func (p *workerPool) ensure(n int) {
 	defer p.mu.Unlock()
 	for p.workers < n {
 		p.workers++
-		go func() {
-			for s := range p.tasks {
-				s.work()
-				s.wg.Done()
-			}
-		}()
+		go p.worker()
 	}
+}
+
+// workerSpin is how long an idle worker keeps polling for the next task
+// before it parks. A decode step issues a MatVec every few tens of
+// microseconds; waking a parked goroutine costs about as much, so a short
+// spin keeps the helpers at hand without holding a core when idle.
+const workerSpin = 50 * time.Microsecond
+
+func (p *workerPool) worker() {
+	for {
+		s := p.next()
+		s.work()
+		s.wg.Done()
+	}
+}
+
+// next returns the next task, polling for up to workerSpin (yielding to
+// other goroutines between polls) before blocking.
+func (p *workerPool) next() *splitter {
+	select {
+	case s := <-p.tasks:
+		return s
+	default:
+	}
+	start := time.Now()
+	for i := 0; ; i++ {
+		select {
+		case s := <-p.tasks:
+			return s
+		default:
+		}
+		if i%64 == 63 {
+			if time.Since(start) > workerSpin {
+				break
+			}
+			runtime.Gosched()
+		}
+	}
+	return <-p.tasks
 }
 
 // parallelFor runs job over [0,n) on up to Threads() threads (the caller
@@ -74,7 +109,7 @@ func (p *workerPool) ensure(n int) {
 // allocate.
 func parallelFor(s *splitter, job rangeJob, n, minChunk int) {
 	th := Threads()
-	chunks := min(4*th, n/max(1, minChunk))
+	chunks := min(8*th, n/max(1, minChunk))
 	if th <= 1 || chunks <= 1 {
 		job.runRange(0, n)
 		return

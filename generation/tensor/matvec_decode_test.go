@@ -1,0 +1,177 @@
+package tensor
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// TestDecodeKernelsEqualRowKernels checks that MatVec through a decode
+// kernel (activeQ8MatVec) returns exactly what the row kernel of the same
+// weight type returns, for row counts around the kernels' four-row passes
+// and block counts with and without a partial group of four.
+func TestDecodeKernelsEqualRowKernels(t *testing.T) {
+	if len(activeQ8MatVec) == 0 {
+		t.Logf("no decode kernels on this CPU (%s); MatVec uses the row kernels", KernelName())
+	}
+	r := rand.New(rand.NewPCG(41, 42))
+	defer SetThreads(0)
+	for dt := range activeQ8MatVec {
+		for _, cols := range []int{32, 96, 128, 896, 4864} {
+			for _, rows := range []int{1, 3, 4, 5, 8, 13, 64} {
+				m := randomMatrix(t, r, dt, rows, cols)
+				xf := gaussian(r, cols, 1)
+				xq, err := Quantize(Q8_0, xf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := make([]float32, rows)
+				activeRows[dt](m.Data, RowBytes(dt, cols), xq, cols, want)
+				direct := make([]float32, rows)
+				q8MatVecRows(activeQ8MatVec[dt])(m.Data, RowBytes(dt, cols), xq, cols, direct)
+				for _, th := range []int{1, 2} {
+					SetThreads(th)
+					got := make([]float32, rows)
+					MatVec(got, m, xf)
+					for i := range got {
+						if got[i] != want[i] || direct[i] != want[i] {
+							t.Fatalf("%s %d×%d threads %d row %d: MatVec %v, decode kernel %v, row kernel %v",
+								dt, rows, cols, th, i, got[i], direct[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkDecodeKernel runs one thread of the Q4_0 and Q8_0 decode path
+// (decode: the decode kernel where there is one; rows: the row kernel) over a
+// cache-resident 64×4864 matrix and over a 256 MiB-class matrix that must
+// stream from memory, reporting weight GB/s.
+func BenchmarkDecodeKernel(b *testing.B) {
+	r := rand.New(rand.NewPCG(6, 6))
+	const cols = 4864
+	for _, dt := range []DType{Q4_0, Q8_0} {
+		for _, size := range []struct {
+			name string
+			rows int
+		}{{"cache", 64}, {"dram", (256 << 20) / RowBytes(dt, cols)}} {
+			m := randomBenchMatrix(r, dt, size.rows, cols)
+			xf := gaussian(r, cols, 1)
+			out := make([]float32, size.rows)
+			for _, path := range []string{"decode", "rows"} {
+				b.Run(dt.String()+"/"+size.name+"/"+path, func(b *testing.B) {
+					SetThreads(1)
+					defer SetThreads(0)
+					if path == "rows" {
+						saved := activeQ8MatVec
+						activeQ8MatVec = nil
+						defer func() { activeQ8MatVec = saved }()
+					}
+					b.SetBytes(int64(len(m.Data)))
+					for b.Loop() {
+						MatVec(out, m, xf)
+					}
+					sink.Add(uint64(out[0]))
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkDecodeKernelOnly times the Q4_0 decode kernel and row kernel
+// alone (activations quantized beforehand) on one thread.
+func BenchmarkDecodeKernelOnly(b *testing.B) {
+	r := rand.New(rand.NewPCG(7, 7))
+	const cols = 4864
+	dt := Q4_0
+	for _, size := range []struct {
+		name string
+		rows int
+	}{{"cache", 64}, {"dram", (256 << 20) / RowBytes(dt, cols)}} {
+		m := randomBenchMatrix(r, dt, size.rows, cols)
+		xf := gaussian(r, cols, 1)
+		nb := cols / QK
+		xq := make([]byte, RowBytes(Q8_0, cols))
+		scales, corr, side := make([]float32, nb), make([]int32, 8*nb), make([]int32, 4*nb)
+		quantizeInto(Q8_0, xq, xf)
+		for i := range nb {
+			scales[i] = f16At(xq[i*34:])
+			q8Corrections(corr[8*i:8*i+8], xq[i*34+2:i*34+34])
+		}
+		decodeSide(side, scales, corr)
+		out := make([]float32, size.rows)
+		rb := RowBytes(dt, cols)
+		for _, path := range []string{"decode", "rows", "stream", "decode1"} {
+			k := activeQ8MatVec[dt]
+			if path == "decode" && k == nil {
+				continue
+			}
+			b.Run(size.name+"/"+path, func(b *testing.B) {
+				b.SetBytes(int64(len(m.Data)))
+				for b.Loop() {
+					switch path {
+					case "stream":
+						sink.Add(streamRead(m.Data))
+					case "decode1":
+						for i := range out {
+							k(m.Data[i*rb:(i+1)*rb], rb, xq, side, cols, out[i:i+1])
+						}
+					case "decode":
+						k(m.Data, rb, xq, side, cols, out)
+					default:
+						activeRows[dt](m.Data, rb, xq, cols, out)
+					}
+				}
+				sink.Add(uint64(out[0]))
+			})
+		}
+	}
+}
+
+// BenchmarkDecodeStep runs the MatVec calls of one decode step of a
+// Qwen2.5-0.5B-shaped model (24 layers of q, k, v, o, gate, up and down,
+// then the 151936-row output) with Q4_0 weights, on Threads() threads,
+// reporting weight GB/s (mean, and best-GB/s for the fastest step, which
+// is readable on a busy machine): the figure to hold against BenchmarkMemoryBandwidth.
+func BenchmarkDecodeStep(b *testing.B) {
+	r := rand.New(rand.NewPCG(8, 8))
+	const hidden, kv, ffn, vocab, layers = 896, 128, 4864, 151936, 24
+	shapes := [][2]int{{hidden, hidden}, {kv, hidden}, {kv, hidden}, {hidden, hidden}, {ffn, hidden}, {ffn, hidden}, {hidden, ffn}}
+	type call struct {
+		m   *Matrix
+		x   []float32
+		dst []float32
+	}
+	var calls []call
+	var bytes int64
+	add := func(rows, cols int) {
+		m := randomBenchMatrix(r, Q4_0, rows, cols)
+		calls = append(calls, call{m, gaussian(r, cols, 1), make([]float32, rows)})
+		bytes += int64(len(m.Data))
+	}
+	for range layers {
+		for _, s := range shapes {
+			add(s[0], s[1])
+		}
+	}
+	add(vocab, hidden)
+	for _, th := range []int{1, Threads()} {
+		b.Run(fmt.Sprintf("threads%d", th), func(b *testing.B) {
+			SetThreads(th)
+			defer SetThreads(0)
+			b.SetBytes(bytes)
+			best := time.Duration(1 << 62)
+			for b.Loop() {
+				t0 := time.Now()
+				for _, c := range calls {
+					MatVec(c.dst, c.m, c.x)
+				}
+				best = min(best, time.Since(t0))
+			}
+			b.ReportMetric(float64(bytes)/best.Seconds()/1e9, "best-GB/s")
+		})
+	}
+}
