@@ -91,9 +91,9 @@ func init() {
 					rep.Models = append(rep.Models, r)
 				}
 				if *asJSON {
-					return printJSON(os.Stdout, rep)
+					return printJSON(cmdOut, rep)
 				}
-				rep.print(os.Stdout, cfg)
+				rep.print(cmdOut, cfg)
 				return nil
 			}
 		},

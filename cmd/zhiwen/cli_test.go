@@ -48,21 +48,17 @@ func qwenTokenizer(t testing.TB) string {
 	return p
 }
 
-// cliMu serializes tests that swap os.Stdout and os.Stdin.
+// cliMu serializes tests that swap os.Stdin and os.Stderr.
 var cliMu sync.Mutex
 
 // runCLI runs the CLI with args and stdin, returning its exit code, stdout
-// and stderr. Commands print to os.Stdout, so it is redirected to a file.
+// and stderr. Results go to run's stdout; progress and timing lines go to
+// os.Stderr, which is redirected to a file and returned with run's stderr.
 func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
 	cliMu.Lock()
 	defer cliMu.Unlock()
 	dir := t.TempDir()
-	out, err := os.Create(filepath.Join(dir, "stdout"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
 	in, err := os.Create(filepath.Join(dir, "stdin"))
 	if err != nil {
 		t.Fatal(err)
@@ -74,22 +70,21 @@ func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
 	if _, err := in.Seek(0, 0); err != nil {
 		t.Fatal(err)
 	}
-	oldOut, oldIn, oldErr := os.Stdout, os.Stdin, os.Stderr
 	errFile, err := os.Create(filepath.Join(dir, "stderr"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer errFile.Close()
-	os.Stdout, os.Stdin, os.Stderr = out, in, errFile
-	var stderr bytes.Buffer
-	code := run(args, out, &stderr)
-	os.Stdout, os.Stdin, os.Stderr = oldOut, oldIn, oldErr
-	stdout, err := os.ReadFile(out.Name())
+	oldIn, oldErr := os.Stdin, os.Stderr
+	os.Stdin, os.Stderr = in, errFile
+	var stdout, stderr bytes.Buffer
+	code := run(args, &stdout, &stderr)
+	os.Stdin, os.Stderr = oldIn, oldErr
+	errText, err := os.ReadFile(errFile.Name())
 	if err != nil {
 		t.Fatal(err)
 	}
-	errText, _ := os.ReadFile(errFile.Name())
-	return code, string(stdout), stderr.String() + string(errText)
+	return code, stdout.String(), stderr.String() + string(errText)
 }
 
 var (

@@ -54,7 +54,7 @@ func init() {
 					if *asJSON {
 						return fmt.Errorf("%w: --json does not combine with --chat", errUsage)
 					}
-					return chatREPL(ctx, b, req, history, os.Stdin, os.Stdout, os.Stderr)
+					return chatREPL(ctx, b, req, history, os.Stdin, cmdOut, os.Stderr)
 				}
 				text := *prompt
 				if text == "" && len(args) > 0 {
@@ -71,7 +71,7 @@ func init() {
 					return fmt.Errorf("%w: no prompt (use --prompt, arguments, stdin, or --chat)", errUsage)
 				}
 				req.Messages = append(history, generation.Message{Role: "user", Content: text})
-				out := io.Writer(os.Stdout)
+				out := io.Writer(cmdOut)
 				var buf strings.Builder
 				if *asJSON {
 					out = &buf
@@ -81,9 +81,9 @@ func init() {
 					return err
 				}
 				if *asJSON {
-					return printJSON(os.Stdout, runResult{Model: filepath.Base(*model), Prompt: text, Text: buf.String(), runStats: st})
+					return printJSON(cmdOut, runResult{Model: filepath.Base(*model), Prompt: text, Text: buf.String(), runStats: st})
 				}
-				fmt.Fprintln(os.Stdout)
+				fmt.Fprintln(cmdOut)
 				st.print(os.Stderr)
 				return nil
 			}
@@ -120,12 +120,12 @@ func init() {
 					res.Texts[i] = tok.Decode([]int{id})
 				}
 				if *asJSON {
-					return printJSON(os.Stdout, res)
+					return printJSON(cmdOut, res)
 				}
 				for i, id := range ids {
-					fmt.Fprintf(os.Stdout, "%8d  %-20s %q\n", id, res.Pieces[i], res.Texts[i])
+					fmt.Fprintf(cmdOut, "%8d  %-20s %q\n", id, res.Pieces[i], res.Texts[i])
 				}
-				fmt.Fprintf(os.Stdout, "%d tokens\n", len(ids))
+				fmt.Fprintf(cmdOut, "%d tokens\n", len(ids))
 				return nil
 			}
 		},

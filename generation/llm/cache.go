@@ -31,7 +31,8 @@ type KVCache struct {
 	prefix   int // prefix slots at the front of k and v
 	keys     [][]float32
 	values   [][]float32
-	tokens   []int // real tokens stored, in order
+	tokens   []int       // real tokens stored, in order
+	adapters *AdapterSet // adapters this sequence runs with; nil for none
 }
 
 // NewKVCache returns an empty cache for layers layers of kvDim values per

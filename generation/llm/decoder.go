@@ -121,6 +121,9 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 	if err := cache.begin(cfg.Layers, cfg.KVDim(), pos, n); err != nil {
 		return nil, err
 	}
+	if err := cache.adapters.check(cfg); err != nil {
+		return nil, fmt.Errorf("forward: %w", err)
+	}
 	hd, qDim, kvDim, ffn := cfg.Hidden, cfg.Heads*cfg.HeadDim, cfg.KVDim(), cfg.FFN
 
 	x := make([]float32, n*hd)
@@ -163,6 +166,7 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 				qkv = make([]float32, n*w)
 			}
 			ly.qkv.apply(qkv, xn, n)
+			cache.adapters.applyLoRA(l, loraQKV, qkv, xn, n)
 			for i := range n {
 				row := qkv[i*w : (i+1)*w]
 				copy(q[i*qDim:(i+1)*qDim], row[:qDim])
@@ -173,6 +177,9 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 			ly.q.apply(q, xn, n)
 			ly.k.apply(k, xn, n)
 			ly.v.apply(v, xn, n)
+			cache.adapters.applyLoRA(l, loraQ, q, xn, n)
+			cache.adapters.applyLoRA(l, loraK, k, xn, n)
+			cache.adapters.applyLoRA(l, loraV, v, xn, n)
 		}
 		for i := range n {
 			c, s := cos[i*half:(i+1)*half], sin[i*half:(i+1)*half]
@@ -184,6 +191,7 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 		}
 		d.attention(cache, l, q, att, n, cache.slot(pos))
 		ly.o.apply(proj, att, n)
+		cache.adapters.applyLoRA(l, loraO, proj, att, n)
 		tensor.Axpy(1, proj, x)
 
 		for i := range n {
@@ -194,6 +202,7 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 				gateUp = make([]float32, n*2*ffn)
 			}
 			ly.gateUp.apply(gateUp, xn, n)
+			cache.adapters.applyLoRA(l, loraUp, gateUp, xn, n)
 			for i := range n {
 				row := gateUp[i*2*ffn : (i+1)*2*ffn]
 				copy(gate[i*ffn:(i+1)*ffn], row[:ffn])
@@ -202,12 +211,15 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 		} else {
 			ly.gate.apply(gate, xn, n)
 			ly.up.apply(up, xn, n)
+			cache.adapters.applyLoRA(l, loraGate, gate, xn, n)
+			cache.adapters.applyLoRA(l, loraUp, up, xn, n)
 		}
 		tensor.SiLU(gate)
 		for i := range gate {
 			gate[i] *= up[i]
 		}
 		ly.down.apply(proj, gate, n)
+		cache.adapters.applyLoRA(l, loraDown, proj, gate, n)
 		tensor.Axpy(1, proj, x)
 	}
 	cache.commit(tokens)

@@ -48,6 +48,9 @@ type GenerateOptions struct {
 	// later call whose prompt extends it skips the shared prefix. When nil
 	// a new cache of the model's context length is used.
 	Cache *KVCache
+	// Adapters, when set, runs the sequence with these adapters (see
+	// KVCache.UseAdapters; a Cache holding another set starts over).
+	Adapters *AdapterSet
 }
 
 // Generate streams tokens continuing prompt. Iteration stops at an
@@ -63,6 +66,12 @@ func Generate(ctx context.Context, m Model, dec Detokenizer, prompt []int, opts 
 		cache := opts.Cache
 		if cache == nil {
 			cache = m.NewCache(0)
+		}
+		if opts.Adapters != nil {
+			if err := cache.UseAdapters(opts.Adapters); err != nil {
+				yield(Token{}, fmt.Errorf("generate: %w", err))
+				return
+			}
 		}
 		// Reuse the cached prefix shared with the prompt; the last prompt
 		// token is always run to get fresh logits.

@@ -29,6 +29,16 @@
 // registers) for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q5_K. KernelName reports the choice. Building with the
 // purego tag, or for another architecture, uses the references only.
 //
+// Decode (MatVec, and MatMul with n = 1) quantizes the activations with
+// the AVX2 quantizer and, for Q4_0 and Q8_0 weights on AVX-512 VNNI, uses
+// decode kernels that walk the rows one after another (one sequential
+// stream through memory, which the hardware prefetcher follows best) and
+// read per-call activation data prepared once per call (decodeSide): each
+// group of four blocks' activation scales and, for Q4_0, −8·Σx per half
+// block, so that the Q4_0 nibbles meet VPDPBUSD unsigned, with no shift and
+// no sign trick. They perform the integer and float operations of the row
+// kernels in the same order, so MatVec results are unchanged bit for bit.
+//
 // Batched products (MatMul with n > 1, prefill) quantize the activations
 // once and use tile kernels where they exist (Q4_0, Q5_0, Q8_0 with AVX2 or
 // AVX-512 VNNI; Q4_K with VNNI; all four in pure Go): the work is split in
@@ -44,5 +54,8 @@
 //
 // Rows are shared out in chunks to a small persistent worker pool of
 // Threads() threads (the caller included); a thread that is slowed by other
-// load simply takes fewer chunks. Steady-state MatVec calls do not allocate.
+// load simply takes fewer chunks. Idle workers poll for new work for 50 µs
+// (yielding between polls) before they park, since a decode step issues a
+// MatVec every few tens of microseconds and waking a parked goroutine costs
+// about as much. Steady-state MatVec calls do not allocate.
 package tensor

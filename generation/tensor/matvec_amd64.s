@@ -103,3 +103,75 @@ mvloop:
 	JNZ          mvrows
 	VZEROUPPER
 	RET
+
+// mvScaleIdx8 gathers, with VPERMT2W from the 64 bytes at a group's start
+// (words 0–31) and the 64 bytes 68 bytes on (words 32–63), the f16 scales
+// of four 34-byte Q8_0 blocks (bytes 0, 34, 68, 102) twice.
+DATA mvScaleIdx8<>+0(SB)/8, $0x0031002000110000
+DATA mvScaleIdx8<>+8(SB)/8, $0x0031002000110000
+DATA mvScaleIdx8<>+16(SB)/8, $0
+DATA mvScaleIdx8<>+24(SB)/8, $0
+DATA mvScaleIdx8<>+32(SB)/8, $0
+DATA mvScaleIdx8<>+40(SB)/8, $0
+DATA mvScaleIdx8<>+48(SB)/8, $0
+DATA mvScaleIdx8<>+56(SB)/8, $0
+GLOBL mvScaleIdx8<>(SB), RODATA|NOPTR, $64
+
+// MV_Q8_0_BLOCK: one Q8_0 block at byte wo of the row at SI against the
+// activation block at xo(DI): |w| · (x·sign(w)) into the int32 lanes of
+// ACC, as DOT_VNNI does.
+#define MV_Q8_0_BLOCK(wo, xo, ACC) \
+	VMOVDQU  (xo+2)(DI), Y9; \
+	VPSIGNB  (wo+2)(SI), Y9, Y9; \
+	VPABSB   (wo+2)(SI), Y8; \
+	VPXOR    ACC, ACC, ACC; \
+	VPDPBUSD Y9, Y8, ACC
+
+// func matvecQ8_0VNNI(w *byte, rowBytes int, x *byte, side *int32, ng int, dst *float32, rows int)
+// As matvecQ4_0VNNI for Q8_0 weights (the corrections in side are unused).
+TEXT ·matvecQ8_0VNNI(SB), NOSPLIT, $0-56
+	VMOVDQU64 mvScaleIdx8<>(SB), Z16
+	MOVQ      w+0(FP), DX
+	MOVQ      dst+40(FP), R12
+	MOVQ      rows+48(FP), R13
+
+mv8rows:
+	MOVQ   DX, SI
+	MOVQ   x+16(FP), DI
+	MOVQ   side+24(FP), R11
+	MOVQ   ng+32(FP), CX
+	VXORPS Y0, Y0, Y0
+
+mv8loop:
+	PREFETCHT0  MV_PREFETCH(SI)
+	PREFETCHT0  (MV_PREFETCH+64)(SI)
+	VMOVDQU64   (SI), Z18
+	VPERMT2W    68(SI), Z16, Z18
+	VCVTPH2PS   X18, Y18
+	VMULPS      32(R11), Y18, Y18
+	MV_Q8_0_BLOCK(0, 0, Y4)
+	MV_Q8_0_BLOCK(34, 34, Y5)
+	MV_Q8_0_BLOCK(68, 68, Y6)
+	MV_Q8_0_BLOCK(102, 102, Y7)
+	VPHADDD     Y5, Y4, Y4
+	VPHADDD     Y7, Y6, Y6
+	VPHADDD     Y6, Y4, Y4
+	VCVTDQ2PS   Y4, Y4
+	VFMADD231PS Y4, Y18, Y0
+	ADDQ        $136, SI
+	ADDQ        $136, DI
+	ADDQ        $64, R11
+	DECQ        CX
+	JNZ         mv8loop
+
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (R12)
+	ADDQ         $4, R12
+	ADDQ         rowBytes+8(FP), DX
+	DECQ         R13
+	JNZ          mv8rows
+	VZEROUPPER
+	RET
