@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"zhiwen/ingest"
+	"zhiwen/internal/testref"
 	"zhiwen/retrieval"
 )
 
@@ -22,11 +23,7 @@ import (
 // the passages separated as paragraphs.
 func cmrcText(t testing.TB, n int) []byte {
 	t.Helper()
-	path := filepath.Join("..", "..", "shared", "testdata", "retrieval", "cmrc2018_dev.json")
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reference data missing: %v", err)
-	}
+	raw := testref.Read(t, "retrieval", "cmrc2018_dev.json")
 	var ps []struct {
 		ContextText string `json:"context_text"`
 	}

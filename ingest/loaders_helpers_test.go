@@ -3,43 +3,20 @@ package ingest
 import (
 	"archive/zip"
 	"bytes"
-	"os"
-	"path/filepath"
 	"testing"
+	"zhiwen/internal/testref"
 )
 
 // sharedTestdata returns the path of a file under ../shared/testdata (next
 // to the repository root) and fails the test when it is missing.
 func sharedTestdata(t testing.TB, parts ...string) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	p := filepath.Join(append([]string{dir, "..", "shared", "testdata"}, parts...)...)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("reference data missing: %v", err)
-	}
-	return p
+	return testref.Path(t, parts...)
 }
 
 func readSharedTestdata(t testing.TB, parts ...string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(sharedTestdata(t, parts...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return testref.Read(t, parts...)
 }
 
 // zipEntry is one file of a zip built by a test.

@@ -5,46 +5,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 	"unicode"
+	"zhiwen/internal/testref"
 )
 
 // sharedDocs returns ../shared/testdata/docs relative to the repository
 // root (the directory holding go.mod). It fails the test when missing.
 func sharedDocs(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	docs := filepath.Join(dir, "..", "shared", "testdata", "docs")
-	if _, err := os.Stat(docs); err != nil {
-		t.Fatalf("shared test data missing: %v", err)
-	}
-	return docs
+	return testref.Path(t, "docs")
 }
 
 func readShared(t testing.TB, rel string) []byte {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(sharedDocs(t), rel))
-	if err != nil {
-		t.Fatalf("shared test data missing: %v", err)
-	}
-	return data
+	return testref.Read(t, "docs", rel)
 }
 
 func removeSpace(s string) string {

@@ -17,6 +17,7 @@ import (
 
 	"zhiwen/generation"
 	"zhiwen/ingest"
+	"zhiwen/internal/testref"
 	"zhiwen/retrieval"
 )
 
@@ -29,11 +30,7 @@ func TestMain(m *testing.M) {
 // test when the file is missing.
 func testdata(t testing.TB, parts ...string) string {
 	t.Helper()
-	p := filepath.Join(append([]string{"..", "..", "shared", "testdata"}, parts...)...)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("reference file missing: %v", err)
-	}
-	return p
+	return testref.Path(t, parts...)
 }
 
 // testServer runs the whole product on a real HTTP listener over a real

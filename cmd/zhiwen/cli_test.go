@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"zhiwen/internal/testref"
 
 	"zhiwen/generation/gguf"
 	"zhiwen/generation/llm"
@@ -21,20 +22,7 @@ import (
 // repoRoot walks up from the package directory to the directory holding go.mod.
 func repoRoot(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
+	return testref.RepoRoot(t)
 }
 
 // qwenTokenizer is the shared test data's Qwen2.5 tokenizer.json; the test

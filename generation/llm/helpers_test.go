@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
+	"zhiwen/internal/testref"
 
 	"zhiwen/generation/gguf"
 	"zhiwen/generation/tensor"
@@ -16,25 +16,7 @@ import (
 // root and fails the test when the file is missing.
 func testdataPath(t testing.TB, parts ...string) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	p := filepath.Join(append([]string{dir, "..", "shared", "testdata"}, parts...)...)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("test data missing: %v", err)
-	}
-	return p
+	return testref.Path(t, parts...)
 }
 
 // ggufBuilder collects metadata and float32 tensors for a test model file.

@@ -137,64 +137,32 @@ func TestSamplerRepeatPenalty(t *testing.T) {
 }
 
 // TestTopKSelectionMatchesFullSort checks that the heap selection used for
-// top-k samples exactly as sorting every candidate would.
+// top-k keeps exactly the k candidates a full sort would keep.
 func TestTopKSelectionMatchesFullSort(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	logits := make([]float32, 5000)
 	for i := range logits {
 		logits[i] = float32(rng.NormFloat64() * 3)
 	}
-	logits[17] = logits[42] // a tie, broken by id
-	for _, k := range []int{1, 2, 40, 999} {
-		opts := SamplerOptions{Temperature: 0.8, TopK: k, TopP: 0.95, MinP: 0.01, Seed: 9}
-		fast := NewSampler(opts)
-		full := NewSampler(opts)
-		for i := 0; i < 200; i++ {
-			got := fast.Sample(append([]float32(nil), logits...), nil)
-			want := full.sampleFullSort(append([]float32(nil), logits...), k)
-			if got != want {
-				t.Fatalf("k=%d draw %d: heap selection picked %d, full sort %d", k, i, got, want)
-			}
-		}
-	}
-}
-
-// sampleFullSort is the straightforward version of Sample's top-k path.
-func (s *Sampler) sampleFullSort(logits []float32, k int) int {
-	o := s.opts
-	c := make([]candidate, 0, len(logits))
+	logits[17] = logits[42]          // a tie, broken by id
+	logits[99] = float32(math.NaN()) // skipped
+	all := make([]candidate, 0, len(logits))
 	for id, l := range logits {
-		c = append(c, candidate{id: id, logit: l})
+		if !math.IsNaN(float64(l)) {
+			all = append(all, candidate{id: id, logit: l})
+		}
 	}
-	sort.Slice(c, func(i, j int) bool { return better(c[i], c[j]) })
-	c = c[:k]
-	softmaxCandidates(c, 1)
-	if o.TopP > 0 && o.TopP < 1 {
-		var cum float64
-		for i := range c {
-			cum += c[i].p
-			if cum >= float64(o.TopP) {
-				c = c[:i+1]
-				break
+	sort.Slice(all, func(i, j int) bool { return better(all[i], all[j]) })
+	for _, k := range []int{1, 2, 40, 999, len(all)} {
+		got := NewSampler(SamplerOptions{}).topK(logits, k)
+		sort.Slice(got, func(i, j int) bool { return better(got[i], got[j]) })
+		if len(got) != k {
+			t.Fatalf("k=%d: kept %d", k, len(got))
+		}
+		for i := range got {
+			if got[i].id != all[i].id {
+				t.Fatalf("k=%d: rank %d is %d, full sort says %d", k, i, got[i].id, all[i].id)
 			}
 		}
 	}
-	if o.MinP > 0 {
-		limit := float64(o.MinP) * c[0].p
-		keep := 1
-		for keep < len(c) && c[keep].p >= limit {
-			keep++
-		}
-		c = c[:keep]
-	}
-	softmaxCandidates(c, float64(o.Temperature))
-	r := s.rng.Float64()
-	var cum float64
-	for _, cand := range c {
-		cum += cand.p
-		if r < cum {
-			return cand.id
-		}
-	}
-	return c[len(c)-1].id
 }

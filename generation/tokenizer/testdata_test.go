@@ -2,11 +2,11 @@ package tokenizer
 
 import (
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"zhiwen/internal/testref"
 )
 
 // sharedTestdata returns the path of a file under ../shared/testdata
@@ -14,34 +14,12 @@ import (
 // reference data must be present: a missing file fails the test.
 func sharedTestdata(t testing.TB, parts ...string) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	p := filepath.Join(append([]string{dir, "..", "shared", "testdata"}, parts...)...)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("reference data missing: %v", err)
-	}
-	return p
+	return testref.Path(t, parts...)
 }
 
 func readShared(t testing.TB, parts ...string) []byte {
 	t.Helper()
-	data, err := os.ReadFile(sharedTestdata(t, parts...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
+	return testref.Read(t, parts...)
 }
 
 // vocabCase is one string of llama.cpp's common.inp with its expected ids.
