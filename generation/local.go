@@ -20,9 +20,11 @@ import (
 //
 // It runs one generation at a time: a model this size saturates the memory
 // bandwidth on its own, so parallel requests would only slow each other.
-// Callers queue (their context can cancel the wait). The single KV cache is
+// Callers queue (their context can cancel the wait). The KV cache is
 // kept between requests, so a prompt that starts like the previous one (the
 // same system prompt, or a chat continued) skips the shared prefix.
+// Requests with adapters (see Chat and ServeAdapters) run on a second cache,
+// allocated on first use, so they leave the base model's cached prompt alone.
 type LocalBackend struct {
 	model *llm.Loaded
 	name  string
@@ -39,6 +41,14 @@ type LocalBackend struct {
 	closed    chan struct{}
 	closeOnce sync.Once
 	closeErr  error
+	// registry serves the adapters requests may select (see ServeAdapters).
+	registry adapterRegistry
+	// adapterCache serves requests with adapters, so that they do not
+	// evict the base model's cached prompt from the cache in slot (which
+	// always runs the bare base). It is allocated on the first such
+	// request and guarded by slot: only the holder of the slot's cache
+	// touches it.
+	adapterCache *llm.KVCache
 }
 
 // NewLocalBackend wraps a loaded decoder model. name identifies it in Name
@@ -194,13 +204,23 @@ func (b *LocalBackend) WarmUpGrounded(ctx context.Context) error {
 
 // Chat implements Backend. Sampling follows the request: temperature 0
 // is greedy, a nil Seed with a positive temperature draws a random one.
-// MaxTokens 0 lets the reply run to the end of the context. req.Model is
-// ignored: the backend serves one model.
+// MaxTokens 0 lets the reply run to the end of the context.
+//
+// req.Model selects adapters over the one base model: "base+adapter",
+// "+adapter", or several with scales, "+law+style@0.5" (see ServeAdapters).
+// They apply to this request only; the base weights are shared and never
+// reloaded. A model name without adapters runs the bare base model. An
+// unknown, malformed or misfitting adapter fails the request with
+// ErrBadModel, naming the file and tensor.
 func (b *LocalBackend) Chat(ctx context.Context, req ChatRequest, emit func(delta string) error) (Usage, error) {
 	ids := b.EncodeChat(req.Messages)
 	usage := Usage{PromptTokens: len(ids), TotalTokens: len(ids)}
 	if len(ids) >= b.ctx {
 		return usage, fmt.Errorf("local backend %s: prompt of %d tokens does not fit the %d-token context: %w", b.name, len(ids), b.ctx, llm.ErrContextFull)
+	}
+	set, err := b.adapterSet(req.Model)
+	if err != nil {
+		return usage, fmt.Errorf("local backend %s: %w", b.name, err)
 	}
 	var cache *llm.KVCache
 	select {
@@ -210,13 +230,31 @@ func (b *LocalBackend) Chat(ctx context.Context, req ChatRequest, emit func(delt
 	case <-b.closed:
 		return usage, fmt.Errorf("local backend %s: closed", b.name)
 	}
-	defer func() { b.slot <- cache }()
+	defer func(held *llm.KVCache) { b.slot <- held }(cache)
+	if set != nil {
+		// Requests with adapters share a second cache. Switching it to
+		// another set drops its tokens (they were computed with other
+		// weights); keeping the set keeps them for prefix reuse.
+		if b.adapterCache == nil {
+			b.adapterCache = b.model.Model.NewCache(b.ctx)
+		}
+		cache = b.adapterCache
+		switchStart := time.Now()
+		switched := cache.Adapters() != set
+		if err := cache.UseAdapters(set); err != nil {
+			return usage, fmt.Errorf("local backend %s: %w: %w", b.name, ErrBadModel, err)
+		}
+		if switched {
+			slog.Debug("local adapters switched", "model", b.name, "adapters", setName(set), "took", time.Since(switchStart))
+		}
+	}
 
 	opts := llm.GenerateOptions{
 		MaxTokens: req.MaxTokens,
 		Sampler:   b.Sampler,
 		Stop:      append(append([]string(nil), req.Stop...), b.model.Template.Stops()...),
 		Cache:     cache,
+		Adapters:  set,
 	}
 	opts.Sampler.Temperature = float32(req.Temperature)
 	if req.TopP > 0 {
@@ -236,7 +274,7 @@ func (b *LocalBackend) Chat(ctx context.Context, req ChatRequest, emit func(delt
 	start := time.Now()
 	var firstToken time.Duration
 	defer func() {
-		slog.Debug("local generation", "model", b.name, "prompt_tokens", usage.PromptTokens, "cached_prefix", reused,
+		slog.Debug("local generation", "model", b.name, "adapters", setName(set), "prompt_tokens", usage.PromptTokens, "cached_prefix", reused,
 			"completion_tokens", usage.CompletionTokens, "first_token", firstToken, "elapsed", time.Since(start))
 	}()
 	var text utf8Stream
@@ -265,6 +303,14 @@ func (b *LocalBackend) Chat(ctx context.Context, req ChatRequest, emit func(delt
 		return usage, err
 	}
 	return usage, nil
+}
+
+// setName names an adapter set for logs ("" for the bare base model).
+func setName(s *llm.AdapterSet) string {
+	if s == nil {
+		return ""
+	}
+	return s.Name()
 }
 
 func sharedPrefix(a, b []int) int {

@@ -64,8 +64,9 @@ type modelObject struct {
 	OwnedBy string `json:"owned_by"`
 }
 
-// listModels lists one model per knowledge base ("kb:NAME") and the
-// generative backend itself.
+// listModels lists the generative backend's model, one "base+adapter"
+// model per adapter it can apply, and one model per knowledge base
+// ("kb:NAME").
 func (s *Server) listModels(c *gin.Context) {
 	kbs, err := s.cfg.Store.KBs(c.Request.Context())
 	if err != nil {
@@ -76,6 +77,7 @@ func (s *Server) listModels(c *gin.Context) {
 	if s.cfg.Answers != nil && s.cfg.Answers.Backend != nil {
 		data = append(data, modelObject{ID: s.cfg.Answers.Backend.Name(), Object: "model", Created: s.started.Unix(), OwnedBy: "zhiwen"})
 	}
+	data = append(data, s.adapterModels()...)
 	for _, kb := range kbs {
 		data = append(data, modelObject{ID: kbModelPrefix + kb.Name, Object: "model", Created: kb.Created.Unix(), OwnedBy: "zhiwen"})
 	}
@@ -94,7 +96,10 @@ type chatCompletionRequest struct {
 	KB            string   `json:"kb"`
 	KBs           []string `json:"kbs"`
 	KnowledgeBase string   `json:"knowledge_base"`
-	TopK          int      `json:"top_k"`
+	// Adapter selects adapters ("law", "law+style@0.5") when the model name
+	// does not; by default a knowledge base's DefaultAdapter applies.
+	Adapter string `json:"adapter"`
+	TopK    int    `json:"top_k"`
 	// ConversationID continues a server-side conversation; without it the
 	// messages carry the history, as with any OpenAI client.
 	ConversationID string `json:"conversation_id"`
@@ -168,6 +173,11 @@ func (s *Server) chatCompletions(c *gin.Context) {
 			s.fail(c, err)
 			return
 		}
+	}
+	model, err := s.resolveModel(c.Request.Context(), model, req.Adapter, kbs)
+	if err != nil {
+		s.fail(c, err)
+		return
 	}
 	var history []generation.Message
 	for _, m := range req.Messages[:len(req.Messages)-1] {
@@ -280,8 +290,11 @@ type chatRequest struct {
 	ConversationID string   `json:"conversation_id"`
 	TopK           int      `json:"top_k"`
 	Mode           string   `json:"mode"`
-	Model          string   `json:"model"`
-	Stream         bool     `json:"stream"`
+	// Model selects the backend model or adapters ("+law"); Adapter adds
+	// adapters; by default the knowledge base's DefaultAdapter applies.
+	Model   string `json:"model"`
+	Adapter string `json:"adapter"`
+	Stream  bool   `json:"stream"`
 }
 
 // chat is the native answering endpoint used by the web UI. With stream it
@@ -307,7 +320,14 @@ func (s *Server) chat(c *gin.Context) {
 			return
 		}
 	}
-	areq := generation.Request{KBs: kbs, Question: req.Question, ConversationID: req.ConversationID, TopK: req.TopK, Mode: mode, Model: req.Model}
+	model := req.Model
+	if len(kbs) > 0 {
+		if model, err = s.resolveModel(c.Request.Context(), model, req.Adapter, kbs); err != nil {
+			s.fail(c, err)
+			return
+		}
+	}
+	areq := generation.Request{KBs: kbs, Question: req.Question, ConversationID: req.ConversationID, TopK: req.TopK, Mode: mode, Model: model}
 	if !req.Stream {
 		ans, err := s.cfg.Answers.Ask(c.Request.Context(), areq, nil)
 		if err != nil {

@@ -210,6 +210,8 @@ func (s *Server) fail(c *gin.Context, err error) {
 		status, code = http.StatusNotFound, "not_found"
 	case errors.Is(err, retrieval.ErrExists):
 		status, code = http.StatusConflict, "exists"
+	case errors.Is(err, generation.ErrBadModel):
+		status, code = http.StatusBadRequest, "bad_model"
 	case errors.Is(err, retrieval.ErrInvalid), errors.Is(err, generation.ErrBadRequest):
 		status, code = http.StatusBadRequest, "invalid"
 	case errors.Is(err, ingest.ErrTooLarge):

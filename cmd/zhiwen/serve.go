@@ -68,7 +68,8 @@ func (a *app) backend() (b generation.Backend, cleanup func(), err error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("local model: %w", err)
 		}
-		slog.Info("answering with the local runtime", "model", a.cfg.Model, "context", local.ContextTokens())
+		local.ServeAdapters(a.adapterDir())
+		slog.Info("answering with the local runtime", "model", a.cfg.Model, "context", local.ContextTokens(), "adapters", a.adapterDir())
 		// Process the grounded system prompt now, not in the first answer.
 		go func() {
 			start := time.Now()
