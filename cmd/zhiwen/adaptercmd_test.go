@@ -202,3 +202,48 @@ func TestMergeCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestRunWithAdapter runs the tiny chat model greedily with and without a
+// registered LoRA: the adapter must change the reply, and an unknown
+// adapter must be refused before generating.
+func TestRunWithAdapter(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("ZHIWEN_HOME", home)
+	model := tinyChatModel(t)
+	f, err := gguf.Open(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := llm.LoadNetwork(f, llm.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := net.Config()
+	f.Close()
+	if err := os.MkdirAll(filepath.Join(home, "adapters"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	saveTestLoRA(t, filepath.Join(home, "adapters", "law.gguf"), cfg, 8, 3, "attn_q", "attn_v", "ffn_up", "ffn_down")
+	reply := func(args ...string) string {
+		t.Helper()
+		code, stdout, stderr := runCLI(t, "", append([]string{"run", "--model", model, "--prompt", "年假有几天？", "-n", "12", "--temp", "0", "--json"}, args...)...)
+		if code != 0 {
+			t.Fatalf("run %v: exit %d: %s", args, code, stderr)
+		}
+		var r struct{ Text string }
+		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+			t.Fatal(err)
+		}
+		return r.Text
+	}
+	base, withLaw, again := reply(), reply("--adapter", "law"), reply()
+	if base == withLaw {
+		t.Errorf("the adapter did not change the greedy reply %q", base)
+	}
+	if base != again {
+		t.Errorf("the base reply changed after using an adapter: %q then %q", base, again)
+	}
+	if code, _, stderr := runCLI(t, "", "run", "--model", model, "--prompt", "x", "--adapter", "nope"); code == 0 || !strings.Contains(stderr, "nope") {
+		t.Errorf("unknown adapter: exit %d, %s", code, stderr)
+	}
+}

@@ -20,7 +20,7 @@ import (
 
 func init() {
 	register(&command{
-		name: "run", usage: "--model FILE [--prompt TEXT | --chat] [-n N] [--temp T] [--seed S] [--json]",
+		name: "run", usage: "--model FILE [--adapter NAME[@SCALE][+NAME...]] [--prompt TEXT | --chat] [-n N] [--temp T] [--seed S] [--json]",
 		summary: "Generate text with a local GGUF model (one prompt, or an interactive chat).",
 		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
 			model := fs.String("model", "", "GGUF model file")
@@ -33,6 +33,7 @@ func init() {
 			seed := fs.Int64("seed", -1, "random seed (-1 = random)")
 			ctxLen := fs.Int("ctx", 0, "context length in tokens (default: the model's, at most 4096)")
 			asJSON := fs.Bool("json", false, "print one JSON object with the text, token counts and speeds instead of streaming")
+			adapter := fs.String("adapter", "", "apply adapters registered in $ZHIWEN_HOME/adapters, e.g. law or law@0.5+style")
 			return func(ctx context.Context, args []string) error {
 				if *model == "" {
 					return fmt.Errorf("%w: --model is required", errUsage)
@@ -43,6 +44,17 @@ func init() {
 				}
 				defer b.Close()
 				req := generation.ChatRequest{MaxTokens: *n, Temperature: *temp, TopP: *topP}
+				if *adapter != "" {
+					home, err := homeDir()
+					if err != nil {
+						return err
+					}
+					b.ServeAdapters(filepath.Join(home, "adapters"))
+					req.Model = "+" + *adapter
+					if err := b.CheckModel(req.Model); err != nil {
+						return err
+					}
+				}
 				if *seed >= 0 {
 					req.Seed = seed
 				}
