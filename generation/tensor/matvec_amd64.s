@@ -42,7 +42,7 @@ DATA mvScaleIdx<>+24(SB)/8, $0
 GLOBL mvScaleIdx<>(SB), RODATA|NOPTR, $32
 
 // MV_PREFETCH is how far ahead in the weights the kernel prefetches.
-#define MV_PREFETCH 768
+#define MV_PREFETCH 4096
 
 // MV_Q4_0_BLOCK: one block at byte wo of the row at SI, against the
 // activation block at xo(DI), into the int32 lanes of ACC.

@@ -3,6 +3,7 @@ package tensor
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -46,87 +47,56 @@ func TestDecodeKernelsEqualRowKernels(t *testing.T) {
 	}
 }
 
-// BenchmarkDecodeKernel runs one thread of the Q4_0 and Q8_0 decode path
-// (decode: the decode kernel where there is one; rows: the row kernel) over a
-// cache-resident 64×4864 matrix and over a 256 MiB-class matrix that must
-// stream from memory, reporting weight GB/s.
+// BenchmarkDecodeKernel times one thread of the Q4_0 and Q8_0 decode
+// kernels ("decode") and of the row kernels they replace ("rows"), with the
+// activations quantized beforehand, on a cache-resident 64×4864 matrix and
+// on a 256 MiB one that streams from memory. Besides MB/s it reports
+// cpu-GB/s, weight bytes per second of the thread's CPU time, which stays
+// readable on a busy machine.
 func BenchmarkDecodeKernel(b *testing.B) {
-	r := rand.New(rand.NewPCG(6, 6))
+	r := rand.New(rand.NewPCG(7, 7))
 	const cols = 4864
+	nb := cols / QK
+	xf := gaussian(r, cols, 1)
+	xq := make([]byte, RowBytes(Q8_0, cols))
+	quantizeInto(Q8_0, xq, xf)
+	scales, corr, side := make([]float32, nb), make([]int32, 8*nb), make([]int32, 4*nb)
+	for i := range nb {
+		scales[i] = f16At(xq[i*34:])
+		q8Corrections(corr[8*i:8*i+8], xq[i*34+2:i*34+34])
+	}
+	decodeSide(side, scales, corr)
 	for _, dt := range []DType{Q4_0, Q8_0} {
+		rb := RowBytes(dt, cols)
 		for _, size := range []struct {
 			name string
 			rows int
-		}{{"cache", 64}, {"dram", (256 << 20) / RowBytes(dt, cols)}} {
+		}{{"cache", 64}, {"dram", (256 << 20) / rb}} {
 			m := randomBenchMatrix(r, dt, size.rows, cols)
-			xf := gaussian(r, cols, 1)
 			out := make([]float32, size.rows)
 			for _, path := range []string{"decode", "rows"} {
+				k := activeQ8MatVec[dt]
+				if path == "decode" && k == nil {
+					continue
+				}
 				b.Run(dt.String()+"/"+size.name+"/"+path, func(b *testing.B) {
-					SetThreads(1)
-					defer SetThreads(0)
-					if path == "rows" {
-						saved := activeQ8MatVec
-						activeQ8MatVec = nil
-						defer func() { activeQ8MatVec = saved }()
-					}
+					runtime.LockOSThread()
+					defer runtime.UnlockOSThread()
 					b.SetBytes(int64(len(m.Data)))
+					start := threadCPUTime()
 					for b.Loop() {
-						MatVec(out, m, xf)
+						if path == "decode" {
+							k(m.Data, rb, xq, side, cols, out)
+						} else {
+							activeRows[dt](m.Data, rb, xq, cols, out)
+						}
+					}
+					if cpu := threadCPUTime() - start; cpu > 0 {
+						b.ReportMetric(float64(b.N)*float64(len(m.Data))/cpu.Seconds()/1e9, "cpu-GB/s")
 					}
 					sink.Add(uint64(out[0]))
 				})
 			}
-		}
-	}
-}
-
-// BenchmarkDecodeKernelOnly times the Q4_0 decode kernel and row kernel
-// alone (activations quantized beforehand) on one thread.
-func BenchmarkDecodeKernelOnly(b *testing.B) {
-	r := rand.New(rand.NewPCG(7, 7))
-	const cols = 4864
-	dt := Q4_0
-	for _, size := range []struct {
-		name string
-		rows int
-	}{{"cache", 64}, {"dram", (256 << 20) / RowBytes(dt, cols)}} {
-		m := randomBenchMatrix(r, dt, size.rows, cols)
-		xf := gaussian(r, cols, 1)
-		nb := cols / QK
-		xq := make([]byte, RowBytes(Q8_0, cols))
-		scales, corr, side := make([]float32, nb), make([]int32, 8*nb), make([]int32, 4*nb)
-		quantizeInto(Q8_0, xq, xf)
-		for i := range nb {
-			scales[i] = f16At(xq[i*34:])
-			q8Corrections(corr[8*i:8*i+8], xq[i*34+2:i*34+34])
-		}
-		decodeSide(side, scales, corr)
-		out := make([]float32, size.rows)
-		rb := RowBytes(dt, cols)
-		for _, path := range []string{"decode", "rows", "stream", "decode1"} {
-			k := activeQ8MatVec[dt]
-			if path == "decode" && k == nil {
-				continue
-			}
-			b.Run(size.name+"/"+path, func(b *testing.B) {
-				b.SetBytes(int64(len(m.Data)))
-				for b.Loop() {
-					switch path {
-					case "stream":
-						sink.Add(streamRead(m.Data))
-					case "decode1":
-						for i := range out {
-							k(m.Data[i*rb:(i+1)*rb], rb, xq, side, cols, out[i:i+1])
-						}
-					case "decode":
-						k(m.Data, rb, xq, side, cols, out)
-					default:
-						activeRows[dt](m.Data, rb, xq, cols, out)
-					}
-				}
-				sink.Add(uint64(out[0]))
-			})
 		}
 	}
 }

@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -97,4 +98,30 @@ func TestActivations(t *testing.T) {
 	big := []float32{1000, 1000}
 	Softmax(big)
 	closeTo(t, "Softmax large", big, []float64{0.5, 0.5}, 1e-7)
+}
+
+// TestSiLUParallelMatchesSerial checks that a vector long enough to be
+// split across threads gets exactly the serial results.
+func TestSiLUParallelMatchesSerial(t *testing.T) {
+	defer SetThreads(0)
+	r := rand.New(rand.NewPCG(9, 9))
+	x := gaussian(r, 5000, 4)
+	want := make([]float64, len(x))
+	for i, v := range x {
+		want[i] = float64(v) / (1 + math.Exp(-float64(v)))
+	}
+	serial := append([]float32(nil), x...)
+	SetThreads(1)
+	SiLU(serial)
+	closeTo(t, "SiLU serial", serial, want, 1e-6)
+	for _, th := range []int{2, 3} {
+		SetThreads(th)
+		got := append([]float32(nil), x...)
+		SiLU(got)
+		for i := range got {
+			if got[i] != serial[i] {
+				t.Fatalf("threads %d: SiLU[%d] = %v, serial %v", th, i, got[i], serial[i])
+			}
+		}
+	}
 }
