@@ -49,37 +49,18 @@ func writeTinyChatModel(t *testing.T) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	w := gguf.NewWriter()
-	for _, kv := range f.KV {
-		if err := w.AddKV(kv.Key, kv.Value); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, kv := range []struct {
-		k string
-		v any
-	}{
-		{"tokenizer.ggml.model", "gpt2"}, {"tokenizer.ggml.pre", "qwen2"},
-		{"tokenizer.ggml.tokens", tokens}, {"tokenizer.ggml.token_type", types}, {"tokenizer.ggml.merges", []string{}},
-		{"tokenizer.ggml.eos_token_id", uint32(len(tokens) - 1)}, {"tokenizer.ggml.add_bos_token", false},
-		{"tokenizer.chat_template", "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n'}}{% endfor %}"},
-	} {
-		if err := w.AddKV(kv.k, kv.v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := range f.Tensors {
-		ti := &f.Tensors[i]
-		data, err := f.TensorData(ti)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.AddTensor(ti.Name, ti.Type, ti.Shape, data); err != nil {
-			t.Fatal(err)
-		}
-	}
 	out := filepath.Join(dir, "tiny.gguf")
-	if err := gguf.WriteFile(ctx, out, w); err != nil {
+	err = gguf.WithMetadata(ctx, f, out, map[string]any{
+		"tokenizer.ggml.model":         "gpt2",
+		"tokenizer.ggml.pre":           "qwen2",
+		"tokenizer.ggml.tokens":        tokens,
+		"tokenizer.ggml.token_type":    types,
+		"tokenizer.ggml.merges":        []string{},
+		"tokenizer.ggml.eos_token_id":  uint32(len(tokens) - 1),
+		"tokenizer.ggml.add_bos_token": false,
+		"tokenizer.chat_template":      "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n'}}{% endfor %}",
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	return out

@@ -93,32 +93,12 @@ func addWordPieceVocab(t *testing.T, src, dst, chars string, n int) {
 		types = append(types, 5)
 	}
 	tokens, types = tokens[:n], types[:n]
-	w := gguf.NewWriter()
-	for _, kv := range f.KV {
-		if err := w.AddKV(kv.Key, kv.Value); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for key, v := range map[string]any{
+	err = gguf.WithMetadata(context.Background(), f, dst, map[string]any{
 		"tokenizer.ggml.model": "bert", "tokenizer.ggml.tokens": tokens, "tokenizer.ggml.token_type": types,
 		"tokenizer.ggml.unknown_token_id": uint32(1), "tokenizer.ggml.cls_token_id": uint32(2),
 		"tokenizer.ggml.seperator_token_id": uint32(3), "tokenizer.ggml.padding_token_id": uint32(0),
-	} {
-		if err := w.AddKV(key, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := range f.Tensors {
-		ti := &f.Tensors[i]
-		data, err := f.TensorData(ti)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.AddTensor(ti.Name, ti.Type, ti.Shape, data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := gguf.WriteFile(context.Background(), dst, w); err != nil {
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 }

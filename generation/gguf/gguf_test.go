@@ -415,3 +415,55 @@ func TestTensorTypeTable(t *testing.T) {
 		t.Error("invalid inputs not reported")
 	}
 }
+
+func TestWithMetadata(t *testing.T) {
+	dir := t.TempDir()
+	w := NewWriter()
+	w.AddKV("general.architecture", "llama")
+	w.AddKV("general.name", "old")
+	data := make([]byte, 4*8)
+	for i := range data {
+		data[i] = byte(i)
+	}
+	if err := w.AddTensor("t", TensorType(0), []uint64{8}, data); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, "a.gguf")
+	if err := WriteFile(context.Background(), src, w); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dst := filepath.Join(dir, "b.gguf")
+	if err := WithMetadata(context.Background(), f, dst, map[string]any{"general.name": "new", "tokenizer.ggml.tokens": []string{"a", "b"}}); err != nil {
+		t.Fatal(err)
+	}
+	g, err := Open(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if name, _ := g.String("general.name"); name != "new" {
+		t.Errorf("general.name = %q", name)
+	}
+	if arch := g.Architecture(); arch != "llama" {
+		t.Errorf("architecture = %q", arch)
+	}
+	if toks, _ := g.Strings("tokenizer.ggml.tokens"); len(toks) != 2 {
+		t.Errorf("tokens = %v", toks)
+	}
+	ti, ok := g.Tensor("t")
+	if !ok {
+		t.Fatal("tensor lost")
+	}
+	got, _ := g.TensorData(ti)
+	if !bytes.Equal(got, data) {
+		t.Errorf("tensor data changed")
+	}
+	if n := len(g.KV); n != len(f.KV)+1 {
+		t.Errorf("%d keys, want %d (one replaced, one added)", n, len(f.KV)+1)
+	}
+}
