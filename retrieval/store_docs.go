@@ -17,7 +17,7 @@ import (
 
 // writeBatch is how many passages go to both indexes at a time (and between
 // progress reports). Larger batches make fewer bleve segments to merge:
-// 512 ingests Chinese text about 35% faster than 64 (docs/BENCHMARKS.md).
+// 512 ingests Chinese text about 23% faster than 64 (docs/BENCHMARKS.md).
 var writeBatch = 512
 
 // testHook is called at the crash points of the write protocol (tests kill
