@@ -248,51 +248,12 @@ type mergeCandidate struct {
 	mergedID    int
 }
 
-func candidateLess(a, b mergeCandidate) bool {
+// before orders merge candidates: lowest rank first, then leftmost.
+func (a mergeCandidate) before(b mergeCandidate) bool {
 	if a.rank != b.rank {
 		return a.rank < b.rank
 	}
 	return a.left < b.left
-}
-
-// candidateHeap is a binary min-heap ordered by candidateLess.
-type candidateHeap []mergeCandidate
-
-func (h *candidateHeap) push(c mergeCandidate) {
-	*h = append(*h, c)
-	s := *h
-	for i := len(s) - 1; i > 0; {
-		p := (i - 1) / 2
-		if !candidateLess(s[i], s[p]) {
-			break
-		}
-		s[i], s[p] = s[p], s[i]
-		i = p
-	}
-}
-
-func (h *candidateHeap) pop() mergeCandidate {
-	s := *h
-	top := s[0]
-	last := len(s) - 1
-	s[0] = s[last]
-	s = s[:last]
-	for i := 0; ; {
-		l, r, m := 2*i+1, 2*i+2, i
-		if l < len(s) && candidateLess(s[l], s[m]) {
-			m = l
-		}
-		if r < len(s) && candidateLess(s[r], s[m]) {
-			m = r
-		}
-		if m == i {
-			break
-		}
-		s[i], s[m] = s[m], s[i]
-		i = m
-	}
-	*h = s
-	return top
 }
 
 // applyMergesHeap merges with a priority queue over a linked list of
@@ -305,7 +266,7 @@ func applyMergesHeap(syms []int, merges *mergeTable) []int {
 		prev[i], next[i] = int32(i-1), int32(i+1)
 	}
 	next[n-1] = -1
-	var h candidateHeap
+	var h minHeap[mergeCandidate]
 	consider := func(l, r int32) {
 		if l < 0 || r < 0 {
 			return

@@ -218,52 +218,13 @@ type spCandidate struct {
 	size        int32 // bytes of the merged piece, to detect stale entries
 }
 
-// spLess orders candidates for a max-heap: higher score first, then the
+// before orders merge candidates for the heap: higher score first, then
 // leftmost.
-func spLess(a, b spCandidate) bool {
+func (a spCandidate) before(b spCandidate) bool {
 	if a.score != b.score {
 		return a.score > b.score
 	}
 	return a.left < b.left
-}
-
-type spHeap []spCandidate
-
-func (h *spHeap) push(c spCandidate) {
-	*h = append(*h, c)
-	s := *h
-	for i := len(s) - 1; i > 0; {
-		p := (i - 1) / 2
-		if !spLess(s[i], s[p]) {
-			break
-		}
-		s[i], s[p] = s[p], s[i]
-		i = p
-	}
-}
-
-func (h *spHeap) pop() spCandidate {
-	s := *h
-	top := s[0]
-	last := len(s) - 1
-	s[0] = s[last]
-	s = s[:last]
-	for i := 0; ; {
-		l, r, m := 2*i+1, 2*i+2, i
-		if l < len(s) && spLess(s[l], s[m]) {
-			m = l
-		}
-		if r < len(s) && spLess(s[r], s[m]) {
-			m = r
-		}
-		if m == i {
-			break
-		}
-		s[i], s[m] = s[m], s[i]
-		i = m
-	}
-	*h = s
-	return top
 }
 
 // encodeBPE runs SentencePiece BPE over the characters of text.
@@ -283,7 +244,7 @@ func (m *sentencePiece) encodeBPE(out []int, text string) []int {
 	next[n-1] = -1
 	// Unused pieces are merged through but split back afterwards.
 	var revMerge map[string][2]string
-	var h spHeap
+	var h minHeap[spCandidate]
 	consider := func(l, r int32) {
 		if l < 0 || r < 0 {
 			return
