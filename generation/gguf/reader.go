@@ -682,7 +682,6 @@ func (d *decoder) array(et ValueType, depth int) (Value, error) {
 	if err := d.read(raw); err != nil {
 		return Value{}, fmt.Errorf("array of %d %s: %w", n, et, err)
 	}
-	le := binary.LittleEndian
 	switch et {
 	case ValueUint8:
 		v.Data = raw
@@ -691,55 +690,36 @@ func (d *decoder) array(et ValueType, depth int) (Value, error) {
 	case ValueBool:
 		v.Data = convertSlice(raw, func(x byte) bool { return x != 0 })
 	case ValueUint16:
-		out := make([]uint16, n)
-		for i := range out {
-			out[i] = le.Uint16(raw[2*i:])
-		}
-		v.Data = out
+		v.Data, err = decodeLE[uint16](raw, n)
 	case ValueInt16:
-		out := make([]int16, n)
-		for i := range out {
-			out[i] = int16(le.Uint16(raw[2*i:]))
-		}
-		v.Data = out
+		v.Data, err = decodeLE[int16](raw, n)
 	case ValueUint32:
-		out := make([]uint32, n)
-		for i := range out {
-			out[i] = le.Uint32(raw[4*i:])
-		}
-		v.Data = out
+		v.Data, err = decodeLE[uint32](raw, n)
 	case ValueInt32:
-		out := make([]int32, n)
-		for i := range out {
-			out[i] = int32(le.Uint32(raw[4*i:]))
-		}
-		v.Data = out
+		v.Data, err = decodeLE[int32](raw, n)
 	case ValueFloat32:
-		out := make([]float32, n)
-		for i := range out {
-			out[i] = math.Float32frombits(le.Uint32(raw[4*i:]))
-		}
-		v.Data = out
+		v.Data, err = decodeLE[float32](raw, n)
 	case ValueUint64:
-		out := make([]uint64, n)
-		for i := range out {
-			out[i] = le.Uint64(raw[8*i:])
-		}
-		v.Data = out
+		v.Data, err = decodeLE[uint64](raw, n)
 	case ValueInt64:
-		out := make([]int64, n)
-		for i := range out {
-			out[i] = int64(le.Uint64(raw[8*i:]))
-		}
-		v.Data = out
+		v.Data, err = decodeLE[int64](raw, n)
 	case ValueFloat64:
-		out := make([]float64, n)
-		for i := range out {
-			out[i] = math.Float64frombits(le.Uint64(raw[8*i:]))
-		}
-		v.Data = out
+		v.Data, err = decodeLE[float64](raw, n)
+	}
+	if err != nil {
+		return Value{}, fmt.Errorf("array of %d %s: %w", n, et, err)
 	}
 	return v, nil
+}
+
+// decodeLE decodes n little-endian values of a fixed-size number type from
+// raw, which holds exactly n of them.
+func decodeLE[T uint16 | int16 | uint32 | int32 | float32 | uint64 | int64 | float64](raw []byte, n int) (any, error) {
+	out := make([]T, n)
+	if _, err := binary.Decode(raw, binary.LittleEndian, out); err != nil {
+		return nil, fmt.Errorf("decode %d values from %d bytes: %w", n, len(raw), err)
+	}
+	return out, nil
 }
 
 // preallocLimit caps slice capacity taken from counts read from a file.
