@@ -284,17 +284,7 @@ func mergedSize(f *gguf.File, set *llm.AdapterSet, typ tensor.DType) int64 {
 			continue
 		}
 		rows, cols := int64(ti.Shape[1]), int(ti.Shape[0])
-		t := typ
-		for cols%t.BlockSize() != 0 {
-			switch t {
-			case tensor.Q4_K:
-				t = tensor.Q5_0
-			case tensor.Q6_K, tensor.Q8_K:
-				t = tensor.Q8_0
-			default:
-				t = tensor.F16
-			}
-		}
+		t := tensor.StorageType(typ, cols)
 		n += rows * int64(cols/t.BlockSize()*t.BlockBytes())
 	}
 	return n

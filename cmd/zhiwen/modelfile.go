@@ -182,8 +182,7 @@ var quantTargets = map[string]quantTarget{
 
 // typeFor picks the storage type of a tensor under recipe q: vectors
 // (norms, biases) stay F32; a type whose block does not divide the row
-// length falls back as llama.cpp's quantizer does (Q4_K→Q5_0, Q6_K→Q8_0,
-// other block types→F16).
+// length falls back as llama.cpp's quantizer does (tensor.StorageType).
 func (q quantTarget) typeFor(ti *gguf.TensorInfo) gguf.TensorType {
 	if len(ti.Shape) < 2 || !strings.HasSuffix(ti.Name, ".weight") {
 		return ti.Type
@@ -204,20 +203,7 @@ func (q quantTarget) typeFor(ti *gguf.TensorInfo) gguf.TensorType {
 	case ti.Name == "output.weight":
 		pick(q.output)
 	}
-	cols := int(ti.Shape[0])
-	for cols%want.BlockSize() != 0 {
-		switch want {
-		case tensor.Q4_K:
-			want = tensor.Q5_0
-		case tensor.Q6_K:
-			want = tensor.Q8_0
-		case tensor.F16:
-			return gguf.TypeF32
-		default:
-			want = tensor.F16
-		}
-	}
-	return gguf.TensorType(want)
+	return gguf.TensorType(tensor.StorageType(want, int(ti.Shape[0])))
 }
 
 // hfTokenizerKV reads a Hugging Face tokenizer.json (and the

@@ -70,7 +70,7 @@ func MergeLoRA(ctx context.Context, dst string, base *gguf.File, set *AdapterSet
 				return fmt.Errorf("merge into %s: tensor %s: LoRA update is %d×%d, weight is %d×%d", dst, ti.Name, op.b.Rows, op.a.Cols, rows, cols)
 			}
 		}
-		typ := typeFor(outType, cols)
+		typ := tensor.StorageType(outType, cols)
 		merged++
 		err := w.AddTensorFunc(ti.Name, gguf.TensorType(typ), ti.Shape, func(out io.Writer) error {
 			if err := ctx.Err(); err != nil {

@@ -62,22 +62,6 @@ var (
 		Embedding: tensor.Q6_K, Output: tensor.Q6_K}
 )
 
-// typeFor returns the type to store a matrix of cols columns in.
-func typeFor(want tensor.DType, cols int) tensor.DType {
-	t := want
-	for cols%t.BlockSize() != 0 {
-		switch t {
-		case tensor.Q4_K:
-			t = tensor.Q5_0
-		case tensor.Q6_K, tensor.Q8_K:
-			t = tensor.Q8_0
-		default:
-			t = tensor.F16
-		}
-	}
-	return t
-}
-
 // synthTensor is one tensor of a synthetic model: its values come from a
 // deterministic generator per row, so files are reproducible and can be
 // written in parallel without holding them in memory.
@@ -187,7 +171,7 @@ func synthTensors(s Shape, mix QuantMix) []synthTensor {
 	}
 	base := mix.Base
 	mat := func(name string, want tensor.DType, rows, cols int) synthTensor {
-		return synthTensor{name: name, typ: typeFor(want, cols), rows: rows, cols: cols, scale: float32(1 / math.Sqrt(float64(cols)))}
+		return synthTensor{name: name, typ: tensor.StorageType(want, cols), rows: rows, cols: cols, scale: float32(1 / math.Sqrt(float64(cols)))}
 	}
 	vec := func(name string, n int, mean, scale float32) synthTensor {
 		return synthTensor{name: name, typ: tensor.F32, rows: 1, cols: n, scale: scale, mean: mean}

@@ -102,3 +102,23 @@ func checkType(t DType, n int) error {
 	}
 	return nil
 }
+
+// StorageType returns the type to store a matrix whose rows hold cols
+// values when want is asked for: want itself when its blocks divide the
+// row, else the fallback llama.cpp's quantizer uses (Q4_K→Q5_0,
+// Q6_K/Q8_K→Q8_0, any other block type→F16). A Qwen2.5-0.5B "Q4_K_M"
+// file is mostly Q5_0 for that reason: 896 is not a multiple of 256.
+func StorageType(want DType, cols int) DType {
+	t := want
+	for cols%t.BlockSize() != 0 {
+		switch t {
+		case Q4_K:
+			t = Q5_0
+		case Q6_K, Q8_K:
+			t = Q8_0
+		default:
+			t = F16
+		}
+	}
+	return t
+}

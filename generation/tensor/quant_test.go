@@ -576,3 +576,24 @@ func TestQuantizeParallelMatchesSerial(t *testing.T) {
 		}
 	}
 }
+
+func TestStorageType(t *testing.T) {
+	for _, tc := range []struct {
+		want DType
+		cols int
+		got  DType
+	}{
+		{Q4_K, 4864, Q4_K},
+		{Q4_K, 896, Q5_0},
+		{Q6_K, 896, Q8_0},
+		{Q8_K, 896, Q8_0},
+		{Q4_0, 896, Q4_0},
+		{Q4_0, 100, F16},
+		{Q4_K, 100, F16}, // Q5_0 does not fit either
+		{F32, 7, F32},
+	} {
+		if got := StorageType(tc.want, tc.cols); got != tc.got {
+			t.Errorf("StorageType(%s, %d) = %s, want %s", tc.want, tc.cols, got, tc.got)
+		}
+	}
+}
