@@ -109,13 +109,13 @@ type chatCompletionRequest struct {
 type citation = generation.Source
 
 type chatCompletion struct {
-	ID        string       `json:"id"`
-	Object    string       `json:"object"`
-	Created   int64        `json:"created"`
-	Model     string       `json:"model"`
-	Choices   []chatChoice `json:"choices"`
-	Usage     *usage       `json:"usage,omitempty"`
-	Citations []citation   `json:"citations"`
+	ID        string            `json:"id"`
+	Object    string            `json:"object"`
+	Created   int64             `json:"created"`
+	Model     string            `json:"model"`
+	Choices   []chatChoice      `json:"choices"`
+	Usage     *generation.Usage `json:"usage,omitempty"`
+	Citations []citation        `json:"citations"`
 	// ConversationID is set when the server stored the turn.
 	ConversationID string `json:"conversation_id,omitempty"`
 }
@@ -125,12 +125,6 @@ type chatChoice struct {
 	Message      *generation.Message `json:"message,omitempty"`
 	Delta        *generation.Message `json:"delta,omitempty"`
 	FinishReason *string             `json:"finish_reason"`
-}
-
-type usage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
-	TotalTokens      int `json:"total_tokens"`
 }
 
 // chatCompletions answers the last user message from the selected
@@ -265,8 +259,8 @@ func (s *Server) answerService(stored bool) *generation.Service {
 	return &svc
 }
 
-func usageOf(a *generation.Answer) *usage {
-	u := usage{PromptTokens: a.Usage.PromptTokens, CompletionTokens: a.Usage.CompletionTokens, TotalTokens: a.Usage.TotalTokens}
+func usageOf(a *generation.Answer) *generation.Usage {
+	u := a.Usage
 	if u.TotalTokens == 0 {
 		u.CompletionTokens = generation.EstimateTokens(a.Text)
 		u.PromptTokens = generation.EstimateTokens(a.Question)

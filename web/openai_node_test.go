@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"zhiwen/generation"
 	"zhiwen/ingest"
 	"zhiwen/retrieval"
 )
@@ -26,13 +27,13 @@ type nodeClientSummary struct {
 	ClientVersion string   `json:"client_version"`
 	Models        []string `json:"models"`
 	Completion    struct {
-		Object       string     `json:"object"`
-		Model        string     `json:"model"`
-		Text         string     `json:"text"`
-		Role         string     `json:"role"`
-		FinishReason string     `json:"finish_reason"`
-		Citations    []citation `json:"citations"`
-		Usage        *usage     `json:"usage"`
+		Object       string            `json:"object"`
+		Model        string            `json:"model"`
+		Text         string            `json:"text"`
+		Role         string            `json:"role"`
+		FinishReason string            `json:"finish_reason"`
+		Citations    []citation        `json:"citations"`
+		Usage        *generation.Usage `json:"usage"`
 	} `json:"completion"`
 	Stream struct {
 		Object       string     `json:"object"`
