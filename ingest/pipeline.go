@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 )
 
 // Stage names a step of ingesting one document, reported in Progress.
@@ -143,11 +142,6 @@ func (p *Pipeline) Ingest(ctx context.Context, kb, name string, data []byte, opt
 	chunks := Split(parsed, p.Split)
 	if len(chunks) == 0 {
 		return Result{}, fmt.Errorf("ingest %s: %w: no text to index", name, ErrEmpty)
-	}
-	for i := range chunks {
-		chunks[i].DocID = docID
-		chunks[i].Seq = i
-		chunks[i].ID = docID + "-" + strconv.Itoa(i)
 	}
 	doc := Document{
 		ID:     docID,
