@@ -201,7 +201,7 @@ func (b *Bert) Encode(ctx context.Context, tokens []int) ([]float32, error) {
 		ly.q.apply(q, x, n)
 		ly.k.apply(k, x, n)
 		ly.v.apply(v, x, n)
-		parallelFor(cfg.Heads, func(h int) {
+		tensor.ParallelFor(cfg.Heads, func(h int) {
 			s := make([]float32, n)
 			for i := range n {
 				qh := q[i*hd+h*hdim : i*hd+(h+1)*hdim]

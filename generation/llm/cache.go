@@ -33,6 +33,19 @@ type KVCache struct {
 	values   [][]float32
 	tokens   []int       // real tokens stored, in order
 	adapters *AdapterSet // adapters this sequence runs with; nil for none
+	// scratch holds a forward pass's activations (see scratchFloats).
+	scratch []float32
+}
+
+// scratchFloats returns n float32s of scratch space for one forward pass
+// over this cache, reused by the next pass: a cache serves one sequence,
+// one pass at a time, so a pass allocates nothing once the cache has seen
+// one as large. The contents are left over from earlier passes.
+func (c *KVCache) scratchFloats(n int) []float32 {
+	if cap(c.scratch) < n {
+		c.scratch = make([]float32, n)
+	}
+	return c.scratch[:n]
 }
 
 // NewKVCache returns an empty cache for layers layers of kvDim values per

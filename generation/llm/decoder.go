@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 
 	"zhiwen/generation/tensor"
 )
@@ -30,6 +31,29 @@ func (l linear) apply(dst, x []float32, n int) {
 			for j, b := range l.b {
 				row[j] += b
 			}
+		}
+	}
+}
+
+// applyShared computes dsts[i] = ls[i](x) for linears that read the same
+// input. A single token goes through tensor.MatVecs, which quantizes x once
+// and splits all the matrices' rows across threads as one job.
+func applyShared(dsts [][]float32, ls []linear, x []float32, n int) {
+	if n != 1 {
+		for i, l := range ls {
+			l.apply(dsts[i], x, n)
+		}
+		return
+	}
+	ws := make([]*tensor.Matrix, len(ls))
+	out := make([][]float32, len(ls))
+	for i, l := range ls {
+		ws[i], out[i] = l.w, dsts[i][:l.w.Rows]
+	}
+	tensor.MatVecs(out, ws, x[:ls[0].w.Cols])
+	for i, l := range ls {
+		for j, b := range l.b {
+			out[i][j] += b
 		}
 	}
 }
@@ -77,10 +101,12 @@ func (d *Decoder) NewCache(ctxLen int) *KVCache {
 }
 
 // prefillChunk bounds how many prompt tokens one pass of Forward processes:
-// the batched kernels are nearly as fast at 128 tokens as at 512, while the
-// per-pass activation buffers (a few MB per 100 tokens) stay small, which
-// keeps peak memory near the size of the weights and the KV cache.
-const prefillChunk = 128
+// the batched kernels are about as fast at 64 tokens as at 512 (pp512 of
+// the 0.5B shape measured 124–151 tok/s at 64 against 138 at 128 on a
+// noisy machine), while the per-pass activation buffers (3.7 MB at 64 for
+// that shape) stay small, which keeps peak memory near the size of the
+// weights and the KV cache.
+const prefillChunk = 64
 
 // Forward runs tokens through the model and returns the last token's logits.
 // A long prompt is processed in chunks of prefillChunk tokens.
@@ -120,10 +146,15 @@ func (d *Decoder) ForwardAll(ctx context.Context, tokens []int, pos int, cache *
 // ForwardHidden runs tokens through the model and returns every token's
 // final hidden state (after the output norm), len(tokens)×Hidden values.
 func (d *Decoder) ForwardHidden(ctx context.Context, tokens []int, pos int, cache *KVCache) ([]float32, error) {
-	return d.run(ctx, tokens, pos, cache, true)
+	x, err := d.run(ctx, tokens, pos, cache, true)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(x), nil // x lives in the cache's scratch space
 }
 
-// run is the shared forward pass. It returns the hidden states; the output
+// run is the shared forward pass. It returns the hidden states, in the
+// cache's scratch space (valid until the next pass over it); the output
 // norm is applied to every row when allRows is set, else to the last only.
 func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache, allRows bool) ([]float32, error) {
 	cfg := d.cfg
@@ -139,7 +170,27 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 	}
 	hd, qDim, kvDim, ffn := cfg.Hidden, cfg.Heads*cfg.HeadDim, cfg.KVDim(), cfg.FFN
 
-	x := make([]float32, n*hd)
+	// Every activation buffer of the pass is carved out of the cache's
+	// scratch space; each is fully written before it is read.
+	half := d.rope.dims / 2
+	fused := len(d.layers) > 0 && d.layers[0].qkv.ok()
+	fusedFFN := len(d.layers) > 0 && d.layers[0].gateUp.ok()
+	// Attention scores get room for a full cache, so that the scratch size
+	// does not grow (and reallocate) with every token.
+	size := 4*n*hd + 2*n*half + 2*n*qDim + 2*n*kvDim + 2*n*ffn + cfg.Heads*cache.slots()
+	if fused {
+		size += n * (qDim + 2*kvDim)
+	}
+	if fusedFFN {
+		size += n * 2 * ffn
+	}
+	buf := cache.scratchFloats(size)
+	take := func(m int) []float32 {
+		s := buf[:m:m]
+		buf = buf[m:]
+		return s
+	}
+	x := take(n * hd)
 	for i, id := range tokens {
 		if id < 0 || id >= cfg.Vocab {
 			return nil, fmt.Errorf("forward: token %d out of vocabulary range [0,%d)", id, cfg.Vocab)
@@ -147,23 +198,23 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 		d.tokenEmbd.Row(id, x[i*hd:(i+1)*hd])
 	}
 
-	half := d.rope.dims / 2
-	cos := make([]float32, n*half)
-	sin := make([]float32, n*half)
+	cos, sin := take(n*half), take(n*half)
 	for i := range n {
 		d.rope.table(cache.ropePos(pos+i), cos[i*half:(i+1)*half], sin[i*half:(i+1)*half])
 	}
 
-	xn := make([]float32, n*hd)
-	q := make([]float32, n*qDim)
-	k := make([]float32, n*kvDim)
-	v := make([]float32, n*kvDim)
-	var qkv []float32
-	att := make([]float32, n*qDim)
-	proj := make([]float32, n*hd)
-	gate := make([]float32, n*ffn)
-	up := make([]float32, n*ffn)
-	var gateUp []float32
+	xn := take(n * hd)
+	q, k, v := take(n*qDim), take(n*kvDim), take(n*kvDim)
+	att, proj := take(n*qDim), take(n*hd)
+	gate, up := take(n*ffn), take(n*ffn)
+	scores := take(cfg.Heads * cache.slots())
+	var qkv, gateUp []float32
+	if fused {
+		qkv = take(n * (qDim + 2*kvDim))
+	}
+	if fusedFFN {
+		gateUp = take(n * 2 * ffn)
+	}
 
 	for l := range d.layers {
 		if err := ctx.Err(); err != nil {
@@ -175,9 +226,6 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 		}
 		if ly.qkv.ok() {
 			w := qDim + 2*kvDim
-			if qkv == nil {
-				qkv = make([]float32, n*w)
-			}
 			ly.qkv.apply(qkv, xn, n)
 			cache.adapters.applyLoRA(l, loraQKV, qkv, xn, n)
 			for i := range n {
@@ -187,9 +235,7 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 				copy(v[i*kvDim:(i+1)*kvDim], row[qDim+kvDim:])
 			}
 		} else {
-			ly.q.apply(q, xn, n)
-			ly.k.apply(k, xn, n)
-			ly.v.apply(v, xn, n)
+			applyShared([][]float32{q, k, v}, []linear{ly.q, ly.k, ly.v}, xn, n)
 			cache.adapters.applyLoRA(l, loraQ, q, xn, n)
 			cache.adapters.applyLoRA(l, loraK, k, xn, n)
 			cache.adapters.applyLoRA(l, loraV, v, xn, n)
@@ -202,7 +248,7 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 			copy(cache.keyRow(l, slot), k[i*kvDim:(i+1)*kvDim])
 			cache.setValue(l, slot, v[i*kvDim:(i+1)*kvDim])
 		}
-		d.attention(cache, l, q, att, n, cache.slot(pos))
+		d.attention(cache, l, q, att, scores, n, cache.slot(pos))
 		ly.o.apply(proj, att, n)
 		cache.adapters.applyLoRA(l, loraO, proj, att, n)
 		tensor.Axpy(1, proj, x)
@@ -211,9 +257,6 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 			tensor.RMSNorm(xn[i*hd:(i+1)*hd], x[i*hd:(i+1)*hd], ly.ffnNorm, cfg.NormEps)
 		}
 		if ly.gateUp.ok() {
-			if gateUp == nil {
-				gateUp = make([]float32, n*2*ffn)
-			}
 			ly.gateUp.apply(gateUp, xn, n)
 			cache.adapters.applyLoRA(l, loraUp, gateUp, xn, n)
 			for i := range n {
@@ -222,15 +265,11 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 				copy(up[i*ffn:(i+1)*ffn], row[ffn:])
 			}
 		} else {
-			ly.gate.apply(gate, xn, n)
-			ly.up.apply(up, xn, n)
+			applyShared([][]float32{gate, up}, []linear{ly.gate, ly.up}, xn, n)
 			cache.adapters.applyLoRA(l, loraGate, gate, xn, n)
 			cache.adapters.applyLoRA(l, loraUp, up, xn, n)
 		}
-		tensor.SiLU(gate)
-		for i := range gate {
-			gate[i] *= up[i]
-		}
+		tensor.SwiGLU(gate, up)
 		ly.down.apply(proj, gate, n)
 		cache.adapters.applyLoRA(l, loraDown, proj, gate, n)
 		tensor.Axpy(1, proj, x)
@@ -248,27 +287,28 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 }
 
 // attention computes causal softmax(q·Kᵀ/√d)·V for n queries whose first
-// cache slot is firstSlot; every head runs on its own goroutine.
-func (d *Decoder) attention(cache *KVCache, layer int, q, out []float32, n, firstSlot int) {
+// cache slot is firstSlot; the heads are shared out among the kernels'
+// threads.
+func (d *Decoder) attention(cache *KVCache, layer int, q, out, allScores []float32, n, firstSlot int) {
 	cfg := d.cfg
 	hdim, qDim := cfg.HeadDim, cfg.Heads*cfg.HeadDim
 	group := cfg.Heads / cfg.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hdim)))
-	parallelFor(cfg.Heads, func(h int) {
+	width := firstSlot + n // allScores holds Heads × width
+	tensor.ParallelFor(cfg.Heads, func(h int) {
 		g := h / group
-		scores := make([]float32, firstSlot+n)
+		scores := allScores[h*width : (h+1)*width]
 		for i := range n {
 			total := firstSlot + i + 1
 			qh := q[i*qDim+h*hdim : i*qDim+(h+1)*hdim]
 			s := scores[:total]
-			for t := range total {
-				s[t] = tensor.Dot(qh, cache.keyRow(layer, t)[g*hdim:(g+1)*hdim]) * scale
-			}
+			// Scores against this head's slice of every key row, then the
+			// softmax-weighted sum of the (transposed) value columns.
+			tensor.DotRows(s, cache.keys[layer][g*hdim:], cache.kvDim, qh)
+			tensor.Scale(scale, s)
 			tensor.Softmax(s)
-			o := out[i*qDim+h*hdim : i*qDim+(h+1)*hdim]
-			for j := range o {
-				o[j] = tensor.Dot(s, cache.valueColumn(layer, g*hdim+j)[:total])
-			}
+			slots := cache.slots()
+			tensor.DotRows(out[i*qDim+h*hdim:i*qDim+(h+1)*hdim], cache.values[layer][g*hdim*slots:], slots, s)
 		}
 	})
 }

@@ -1037,3 +1037,52 @@ srdone:
 	MOVQ   AX, ret+16(FP)
 	VZEROUPPER
 	RET
+
+// func dotRowsF32AVX2(x, m *float32, stride, n int, dst *float32, rows int)
+// dst[i] = x·(the n floats at m + i·stride bytes) for i < rows; n is a
+// positive multiple of 8.
+TEXT ·dotRowsF32AVX2(SB), NOSPLIT, $0-48
+	MOVQ m+8(FP), DX
+	MOVQ stride+16(FP), R8
+	MOVQ dst+32(FP), R12
+	MOVQ rows+40(FP), R13
+
+drrow:
+	MOVQ   x+0(FP), SI
+	MOVQ   DX, DI
+	MOVQ   n+24(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	CMPQ   CX, $16
+	JLT    drtail
+
+drloop16:
+	VMOVUPS     (SI), Y4
+	VMOVUPS     32(SI), Y5
+	VFMADD231PS (DI), Y4, Y0
+	VFMADD231PS 32(DI), Y5, Y1
+	ADDQ        $64, SI
+	ADDQ        $64, DI
+	SUBQ        $16, CX
+	CMPQ        CX, $16
+	JGE         drloop16
+
+drtail:
+	TESTQ       CX, CX
+	JZ          drsum
+	VMOVUPS     (SI), Y4
+	VFMADD231PS (DI), Y4, Y0
+
+drsum:
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (R12)
+	ADDQ         $4, R12
+	ADDQ         R8, DX
+	DECQ         R13
+	JNZ          drrow
+	VZEROUPPER
+	RET

@@ -62,6 +62,9 @@ func dotQ6KAVX2(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int)
 func dotF32AVX2(a, b *float32, n int) float32
 
 //go:noescape
+func dotRowsF32AVX2(x, m *float32, stride, n int, dst *float32, rows int)
+
+//go:noescape
 func dotF16AVX2(w *uint16, x *float32, n int) float32
 
 //go:noescape
@@ -152,6 +155,27 @@ func dotFloat32(a, b []float32) float32 {
 		s += a[i] * b[i]
 	}
 	return s
+}
+
+// dotRows is DotRows after its checks: the AVX2 kernel over the first
+// len(x)&^7 columns, the rest in Go.
+func dotRows(dst, m []float32, stride int, x []float32) {
+	n8 := len(x) &^ 7
+	if !hasAVX2 || n8 == 0 {
+		dotRowsRef(dst, m, stride, x)
+		return
+	}
+	dotRowsF32AVX2(unsafe.SliceData(x), unsafe.SliceData(m), 4*stride, n8, unsafe.SliceData(dst), len(dst))
+	if n8 < len(x) {
+		for i := range dst {
+			row := m[i*stride : i*stride+len(x)]
+			s := dst[i]
+			for d := n8; d < len(x); d++ {
+				s += x[d] * row[d]
+			}
+			dst[i] = s
+		}
+	}
 }
 
 func streamRead(b []byte) uint64 {

@@ -26,12 +26,32 @@ type mulJob struct {
 	side   []int32
 	quant  quantizeJob
 	split  splitter
+	// parts, when not empty (MatVecs), are the matrices whose rows, one after
+	// another, make up the job's row range; mv is then always set.
+	parts []mvPart
+}
+
+// mvPart is one matrix of a MatVecs job: its weights, its output, and the
+// job row at which its rows begin.
+type mvPart struct {
+	data  []byte
+	dst   []float32
+	first int
 }
 
 var mulJobs = sync.Pool{New: func() any { return new(mulJob) }}
 
 func (j *mulJob) runRange(lo, hi int) {
 	w, rb, cols, rows := j.w.Data, j.rowBytes, j.w.Cols, j.w.Rows
+	if len(j.parts) > 0 {
+		for _, p := range j.parts {
+			a, b := max(lo, p.first), min(hi, p.first+len(p.dst))
+			if a < b {
+				j.mv(p.data[(a-p.first)*rb:(b-p.first)*rb], rb, j.x, j.side, cols, p.dst[a-p.first:b-p.first])
+			}
+		}
+		return
+	}
 	if j.mv != nil {
 		j.mv(w[lo*rb:hi*rb], rb, j.x, j.side, cols, j.dst[lo:hi])
 		return
@@ -125,17 +145,7 @@ func MatMul(dst []float32, w *Matrix, x []float32, n int) {
 		}
 		j.x = j.scratch[:n*j.xStride]
 		if at == Q8_0 && quantizeQ8_0Blocks != nil {
-			// n = 1 here: one row of blocks, quantized by the assembly.
-			nb := w.Cols / QK
-			if cap(j.scales) < nb {
-				j.scales, j.corr, j.side = make([]float32, nb), make([]int32, 8*nb), make([]int32, 4*nb)
-			}
-			j.scales, j.corr, j.side = j.scales[:nb], j.corr[:8*nb], j.side[:4*nb]
-			quantizeQ8_0Blocks(x, j.x, j.scales, j.corr)
-			if mv := activeQ8MatVec[w.Type]; mv != nil {
-				decodeSide(j.side, j.scales, j.corr)
-				j.mv = mv
-			}
+			j.quantizeDecode(w.Type, x)
 		} else {
 			j.quant = quantizeJob{t: at, src: x, cols: w.Cols, dst: j.x, dstRows: j.xStride}
 			parallelFor(&j.split, &j.quant, n, 4)
@@ -144,6 +154,71 @@ func MatMul(dst []float32, w *Matrix, x []float32, n int) {
 	}
 	parallelFor(&j.split, j, w.Rows, minRowsPerChunk(j.rowBytes, n))
 	j.w, j.rows, j.x, j.dst, j.mv = nil, nil, nil, nil, nil
+	mulJobs.Put(j)
+}
+
+// quantizeDecode quantizes the one activation row x to Q8_0 in j.x (which
+// must hold RowBytes(Q8_0, len(x)) bytes), by the assembly, and sets j.mv
+// with its side data when weights of type t have a decode kernel.
+func (j *mulJob) quantizeDecode(t DType, x []float32) {
+	nb := len(x) / QK
+	if cap(j.scales) < nb {
+		j.scales, j.corr, j.side = make([]float32, nb), make([]int32, 8*nb), make([]int32, 4*nb)
+	}
+	j.scales, j.corr, j.side = j.scales[:nb], j.corr[:8*nb], j.side[:4*nb]
+	quantizeQ8_0Blocks(x, j.x, j.scales, j.corr)
+	if mv := activeQ8MatVec[t]; mv != nil {
+		decodeSide(j.side, j.scales, j.corr)
+		j.mv = mv
+	}
+}
+
+// MatVecs computes dsts[i] = ws[i]·x for matrices that read the same input
+// (q, k and v; gate and up). Where they share a weight type with a decode
+// kernel and a width, x is quantized once and the rows of all of them are
+// split across threads as one job, which saves a hand-over and a ramp-up
+// of the memory stream per matrix; otherwise it is MatVec for each. Either
+// way each result equals MatVec's bit for bit. It panics as MatVec does, or
+// if len(dsts) != len(ws).
+func MatVecs(dsts [][]float32, ws []*Matrix, x []float32) {
+	if len(dsts) != len(ws) {
+		panic(fmt.Sprintf("tensor: MatVecs: %d outputs for %d matrices", len(dsts), len(ws)))
+	}
+	fused := len(ws) > 0 && quantizeQ8_0Blocks != nil && activeQ8MatVec[ws[0].Type] != nil &&
+		activationType(ws[0].Type) == Q8_0 && len(x) == ws[0].Cols && ws[0].Cols%QK == 0
+	rows := 0
+	for i, w := range ws {
+		if w.Type != ws[0].Type || w.Cols != ws[0].Cols {
+			fused = false
+		}
+		if rb := RowBytes(w.Type, w.Cols); rb <= 0 || len(w.Data) < w.Rows*rb || len(dsts[i]) < w.Rows {
+			fused = false
+		}
+		rows += w.Rows
+	}
+	if !fused {
+		for i, w := range ws {
+			MatVec(dsts[i], w, x)
+		}
+		return
+	}
+	w0 := ws[0]
+	j := mulJobs.Get().(*mulJob)
+	j.w, j.rowBytes, j.n = w0, RowBytes(w0.Type, w0.Cols), 1
+	j.xStride = RowBytes(Q8_0, w0.Cols)
+	if cap(j.scratch) < j.xStride {
+		j.scratch = make([]byte, j.xStride)
+	}
+	j.x = j.scratch[:j.xStride]
+	j.quantizeDecode(w0.Type, x)
+	first := 0
+	for i, w := range ws {
+		j.parts = append(j.parts, mvPart{data: w.Data[:w.Rows*j.rowBytes], dst: dsts[i][:w.Rows], first: first})
+		first += w.Rows
+	}
+	parallelFor(&j.split, j, rows, minRowsPerChunk(j.rowBytes, 1))
+	clear(j.parts)
+	j.w, j.x, j.mv, j.parts = nil, nil, nil, j.parts[:0]
 	mulJobs.Put(j)
 }
 

@@ -454,3 +454,43 @@ func TestRowsKernelsMatchSingleRows(t *testing.T) {
 		}
 	}
 }
+
+// TestMatVecsMatchesMatVec holds the fused MatVecs to one MatVec per
+// matrix, bit for bit, for fusable sets (same type and width, decode
+// kernels) and for sets that fall back (mixed types, widths without one).
+func TestMatVecsMatchesMatVec(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	cases := []struct {
+		name  string
+		types []DType
+		rows  []int
+		cols  int
+	}{
+		{"q k v Q4_0", []DType{Q4_0, Q4_0, Q4_0}, []int{896, 128, 128}, 896},
+		{"gate up Q8_0", []DType{Q8_0, Q8_0}, []int{1000, 1000}, 512},
+		{"one matrix", []DType{Q4_0}, []int{3}, 256},
+		{"odd block count", []DType{Q4_0, Q4_0}, []int{70, 9}, 96},
+		{"mixed types", []DType{Q4_0, Q6_K, Q8_0}, []int{64, 32, 16}, 512},
+		{"float", []DType{F16, F16}, []int{40, 8}, 64},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			x := gaussian(r, c.cols, 1)
+			ws := make([]*Matrix, len(c.types))
+			got, want := make([][]float32, len(ws)), make([][]float32, len(ws))
+			for i, dt := range c.types {
+				ws[i] = randomMatrix(t, r, dt, c.rows[i], c.cols)
+				got[i], want[i] = make([]float32, c.rows[i]), make([]float32, c.rows[i])
+				MatVec(want[i], ws[i], x)
+			}
+			MatVecs(got, ws, x)
+			for i := range got {
+				for j := range got[i] {
+					if math.Float32bits(got[i][j]) != math.Float32bits(want[i][j]) {
+						t.Fatalf("matrix %d row %d: MatVecs %g, MatVec %g", i, j, got[i][j], want[i][j])
+					}
+				}
+			}
+		})
+	}
+}

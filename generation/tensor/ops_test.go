@@ -3,6 +3,7 @@ package tensor
 import (
 	"math"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
 )
 
@@ -124,4 +125,137 @@ func TestSiLUParallelMatchesSerial(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestExpf(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	check := func(x float32) {
+		t.Helper()
+		got, want := float64(expf(x)), math.Exp(float64(x))
+		if want > math.MaxFloat32 {
+			if !math.IsInf(got, 1) {
+				t.Fatalf("expf(%g) = %g, want +Inf", x, got)
+			}
+			return
+		}
+		if want < 1.2e-38 { // subnormal results flush to zero
+			if got != 0 && math.Abs(got-want) > 1e-38 {
+				t.Fatalf("expf(%g) = %g, want ~%g", x, got, want)
+			}
+			return
+		}
+		// 4 ulp of float32 is at most 2^-21 relative.
+		if rel := math.Abs(got-want) / want; rel > 4.8e-7 {
+			t.Fatalf("expf(%g) = %.9g, want %.9g (relative error %.3g)", x, got, want, rel)
+		}
+	}
+	for _, x := range []float32{0, -0, 1, -1, 0.5, 88, 88.7, 88.72, 89, -87, -87.33, -87.4, -100, 100, 1e-8, -1e-8} {
+		check(x)
+	}
+	for range 200000 {
+		check(float32(r.NormFloat64() * 20))
+	}
+	if v := expf(float32(math.NaN())); v == v {
+		t.Fatalf("expf(NaN) = %g", v)
+	}
+}
+
+func TestSwiGLUMatchesSiLU(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{1, 7, 4095, 4096, 4864 * 3} {
+		gate, up := make([]float32, n), make([]float32, n)
+		for i := range gate {
+			gate[i], up[i] = float32(r.NormFloat64()*4), float32(r.NormFloat64())
+		}
+		want := append([]float32(nil), gate...)
+		SiLU(want)
+		for i := range want {
+			want[i] *= up[i]
+		}
+		SwiGLU(gate, up)
+		for i := range gate {
+			if d := math.Abs(float64(gate[i] - want[i])); d > 1e-6*math.Abs(float64(want[i]))+1e-30 {
+				t.Fatalf("n=%d: SwiGLU[%d] = %g, SiLU·up = %g", n, i, gate[i], want[i])
+			}
+		}
+	}
+}
+
+func TestParallelForVisitsEachIndexOnce(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 14, 1000} {
+		seen := make([]atomic.Int32, n)
+		ParallelFor(n, func(i int) { seen[i].Add(1) })
+		for i := range seen {
+			if c := seen[i].Load(); c != 1 {
+				t.Fatalf("n=%d: index %d visited %d times", n, i, c)
+			}
+		}
+	}
+}
+
+// TestSwiGLUKernelMatchesReference holds the active swigluRange (AVX2
+// where present) to swigluRef bit for bit, across the clamp boundaries.
+func TestSwiGLUKernelMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{1, 8, 9, 4864, 1003} {
+		gate, up := make([]float32, n), make([]float32, n)
+		for i := range gate {
+			switch i % 5 {
+			case 0:
+				gate[i] = float32(r.NormFloat64() * 100) // beyond the clamp
+			default:
+				gate[i] = float32(r.NormFloat64() * 3)
+			}
+			up[i] = float32(r.NormFloat64())
+		}
+		gate[0], up[0] = 87.5, 1
+		if n > 1 {
+			gate[1], up[1] = -88.5, 1
+		}
+		want := append([]float32(nil), gate...)
+		swigluRef(want, up)
+		got := append([]float32(nil), gate...)
+		swigluRange(got, up)
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("n=%d: element %d (gate %g): kernel %g, reference %g", n, i, gate[i], got[i], want[i])
+			}
+		}
+	}
+}
+
+func TestDotRowsMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, c := range []struct{ rows, cols, stride int }{
+		{1, 8, 8}, {70, 64, 128}, {64, 71, 1024}, {5, 3, 3}, {3, 17, 40}, {128, 128, 896}, {9, 33, 33},
+	} {
+		m := make([]float32, (c.rows-1)*c.stride+c.cols)
+		for i := range m {
+			m[i] = float32(r.NormFloat64())
+		}
+		x := make([]float32, c.cols)
+		for i := range x {
+			x[i] = float32(r.NormFloat64())
+		}
+		got, want := make([]float32, c.rows), make([]float32, c.rows)
+		DotRows(got, m, c.stride, x)
+		for i := range want {
+			var s float64
+			for d := range x {
+				s += float64(x[d]) * float64(m[i*c.stride+d])
+			}
+			want[i] = float32(s)
+		}
+		for i := range got {
+			if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*float64(c.cols) {
+				t.Fatalf("%+v: row %d: DotRows %g, float64 reference %g", c, i, got[i], want[i])
+			}
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("DotRows with too short a matrix did not panic")
+		}
+	}()
+	DotRows(make([]float32, 3), make([]float32, 20), 8, make([]float32, 8))
 }

@@ -33,7 +33,10 @@ type splitter struct {
 	n     int
 	chunk int
 	next  atomic.Int64
-	wg    sync.WaitGroup
+	// busy counts the helpers still working; a helper decrements it just
+	// before wg.Done, so the caller can spin on it (see wait).
+	busy atomic.Int32
+	wg   sync.WaitGroup
 }
 
 func (s *splitter) work() {
@@ -74,6 +77,7 @@ func (p *workerPool) worker() {
 	for {
 		s := p.next()
 		s.work()
+		s.busy.Add(-1)
 		s.wg.Done()
 	}
 }
@@ -118,11 +122,63 @@ func parallelFor(s *splitter, job rangeJob, n, minChunk int) {
 	s.job, s.n, s.chunk = job, n, (n+chunks-1)/chunks
 	s.next.Store(0)
 	pool.ensure(helpers)
+	s.busy.Store(int32(helpers))
 	s.wg.Add(helpers)
 	for range helpers {
 		pool.tasks <- s
 	}
 	s.work()
-	s.wg.Wait()
+	s.wait()
 	s.job = nil
+}
+
+// waitSpin is how long a caller that has run out of chunks polls for its
+// helpers to finish their last ones before it blocks. That wait is at most
+// one chunk's work, typically tens of microseconds, while blocking and
+// being woken again costs about as much: a decode step makes some 170
+// parallel calls, so the handover matters.
+const waitSpin = 100 * time.Microsecond
+
+// wait returns when every helper of the current call has finished.
+func (s *splitter) wait() {
+	if s.busy.Load() != 0 {
+		start := time.Now()
+		for i := 1; s.busy.Load() != 0; i++ {
+			if i%64 == 0 {
+				if time.Since(start) > waitSpin {
+					break
+				}
+				runtime.Gosched()
+			}
+		}
+	}
+	s.wg.Wait()
+}
+
+// funcJob adapts a per-index function to a rangeJob.
+type funcJob struct {
+	fn    func(i int)
+	split splitter
+}
+
+func (j *funcJob) runRange(lo, hi int) {
+	for i := lo; i < hi; i++ {
+		j.fn(i)
+	}
+}
+
+var funcJobs = sync.Pool{New: func() any { return new(funcJob) }}
+
+// ParallelFor runs fn(i) for every i in [0,n) on the kernels' threads (the
+// caller and the persistent pool workers, Threads() in all), one index at a
+// time to whichever thread is free, and returns when all are done. It
+// starts no goroutines. fn must not itself call ParallelFor or a parallel
+// kernel (MatVec, MatMul, SiLU, …): the pool's workers would wait on each
+// other.
+func ParallelFor(n int, fn func(i int)) {
+	j := funcJobs.Get().(*funcJob)
+	j.fn = fn
+	parallelFor(&j.split, j, n, 1)
+	j.fn = nil
+	funcJobs.Put(j)
 }
