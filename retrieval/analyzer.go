@@ -37,7 +37,11 @@ func (a cjkAnalyzer) Analyze(input []byte) analysis.TokenStream {
 	if a.unigrams {
 		toks = withUnigrams(toks)
 	}
+	// One allocation for all the tokens; a term spelled as in the input
+	// (every CJK term, most words) is a capacity-limited slice of it
+	// rather than a copy.
 	out := make(analysis.TokenStream, len(toks))
+	tokens := make([]analysis.Token, len(toks))
 	for i, t := range toks {
 		typ := analysis.AlphaNumeric
 		switch t.kind {
@@ -46,7 +50,14 @@ func (a cjkAnalyzer) Analyze(input []byte) analysis.TokenStream {
 		case tokenNumber:
 			typ = analysis.Numeric
 		}
-		out[i] = &analysis.Token{Start: t.start, End: t.end, Term: []byte(t.term), Position: i + 1, Type: typ}
+		var term []byte
+		if t.end-t.start == len(t.term) && string(input[t.start:t.end]) == t.term {
+			term = input[t.start:t.end:t.end]
+		} else {
+			term = []byte(t.term)
+		}
+		tokens[i] = analysis.Token{Start: t.start, End: t.end, Term: term, Position: i + 1, Type: typ}
+		out[i] = &tokens[i]
 	}
 	return out
 }
@@ -90,20 +101,35 @@ func foldRune(r rune) rune {
 // of CJK characters (a run of one gives a unigram), and whole words of
 // letters or digits elsewhere (a '.' between digits stays inside a number).
 func textTokens(text string) []textToken {
-	var toks []textToken
+	toks := make([]textToken, 0, len(text)/3+4) // about one term per CJK character
 	type cjkChar struct {
 		r          rune
 		start, end int
+		folded     bool // r differs from the character in text
 	}
 	var run []cjkChar
+	// term spells run[i:j] as in text (no allocation) unless folding
+	// changed one of its characters.
+	term := func(i, j int) string {
+		for _, c := range run[i:j] {
+			if c.folded {
+				var b []byte
+				for _, c := range run[i:j] {
+					b = utf8.AppendRune(b, c.r)
+				}
+				return string(b)
+			}
+		}
+		return text[run[i].start:run[j-1].end]
+	}
 	flushRun := func() {
 		switch len(run) {
 		case 0:
 		case 1:
-			toks = append(toks, textToken{string(run[0].r), run[0].start, run[0].end, tokenCJK})
+			toks = append(toks, textToken{term(0, 1), run[0].start, run[0].end, tokenCJK})
 		default:
 			for i := 0; i+1 < len(run); i++ {
-				toks = append(toks, textToken{string([]rune{run[i].r, run[i+1].r}), run[i].start, run[i+1].end, tokenCJK})
+				toks = append(toks, textToken{term(i, i+2), run[i].start, run[i+1].end, tokenCJK})
 			}
 		}
 		run = run[:0]
@@ -128,7 +154,7 @@ func textTokens(text string) []textToken {
 		switch {
 		case isCJK(f):
 			flushWord(i)
-			run = append(run, cjkChar{f, i, i + size})
+			run = append(run, cjkChar{f, i, i + size, f != r})
 		case unicode.IsLetter(f) || unicode.IsDigit(f) || unicode.Is(unicode.Mn, f):
 			flushRun()
 			if wordStart < 0 {
@@ -162,11 +188,11 @@ func withUnigrams(toks []textToken) []textToken {
 		if t.kind != tokenCJK {
 			continue
 		}
-		first, n := utf8.DecodeRuneInString(t.term)
+		_, n := utf8.DecodeRuneInString(t.term)
 		if n == len(t.term) {
 			continue // already a unigram
 		}
-		out = append(out, textToken{string(first), t.start, t.start + n, tokenCJK})
+		out = append(out, textToken{t.term[:n], t.start, t.start + n, tokenCJK})
 		// the run's last character, after its last bigram
 		if i+1 == len(toks) || toks[i+1].kind != tokenCJK || toks[i+1].start != t.start+n {
 			out = append(out, textToken{t.term[n:], t.start + n, t.end, tokenCJK})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -94,36 +95,68 @@ func fnv64(kind byte, s string) uint64 {
 	return h
 }
 
+// featCount is one distinct feature of a text, keyed by its hash: how
+// often it occurs, its kind, and whether it is made of stop characters only.
+type featCount struct {
+	n    int32
+	kind byte
+	stop bool
+}
+
+// featMaps recycles embed's feature tables.
+var featMaps = sync.Pool{New: func() any { return make(map[uint64]featCount, 2048) }}
+
 func (h *HashEmbedder) embed(text string) []float32 {
-	type feat struct {
-		kind byte
-		s    string
+	// Features are counted by their 64-bit hash, which is all the vector
+	// needs of them; two distinct features of one text sharing a hash is
+	// vanishingly rare and would only merge their counts.
+	tf := featMaps.Get().(map[uint64]featCount)
+	defer func() {
+		clear(tf)
+		featMaps.Put(tf)
+	}()
+	add := func(kind byte, s string) {
+		hv := fnv64(kind, s)
+		c, ok := tf[hv]
+		if !ok {
+			c.kind = kind
+			c.stop = (kind == 'u' || kind == 'b') && allStopChars(s)
+		}
+		c.n++
+		tf[hv] = c
 	}
-	tf := make(map[feat]int)
+	var starts []int
 	for _, t := range textTokens(text) {
 		switch t.kind {
 		case tokenCJK:
 			if utf8.RuneCountInString(t.term) > 1 {
-				tf[feat{'b', t.term}]++
+				add('b', t.term)
 			}
 		default:
-			tf[feat{'w', t.term}]++
+			add('w', t.term)
+			// Character trigrams of the word padded with ^ and $.
 			padded := "^" + t.term + "$"
-			rs := []rune(padded)
-			for i := 0; i+3 <= len(rs); i++ {
-				tf[feat{'t', string(rs[i : i+3])}]++
+			starts = starts[:0]
+			for i := range padded {
+				starts = append(starts, i)
+			}
+			starts = append(starts, len(padded))
+			for i := 0; i+3 < len(starts); i++ {
+				add('t', padded[starts[i]:starts[i+3]])
 			}
 		}
 	}
+	var buf [utf8.UTFMax]byte
 	for _, r := range text {
 		if r = foldRune(r); isCJK(r) {
-			tf[feat{'u', string(r)}]++
+			n := utf8.EncodeRune(buf[:], r)
+			add('u', string(buf[:n]))
 		}
 	}
 	v := make([]float32, h.dim)
-	for f, n := range tf {
-		w := 1 + math.Log(float64(n))
-		switch f.kind {
+	for hv, c := range tf {
+		w := 1 + math.Log(float64(c.n))
+		switch c.kind {
 		case 'u':
 			w *= h.w.unigram
 		case 'b':
@@ -136,10 +169,9 @@ func (h *HashEmbedder) embed(text string) []float32 {
 		if w == 0 {
 			continue
 		}
-		if h.w.stopDamp != 1 && (f.kind == 'u' || f.kind == 'b') && allStopChars(f.s) {
+		if h.w.stopDamp != 1 && c.stop {
 			w *= h.w.stopDamp
 		}
-		hv := fnv64(f.kind, f.s)
 		idx := int(hv % uint64(h.dim))
 		if hv>>63 == 1 {
 			w = -w

@@ -23,8 +23,9 @@ const (
 	lexFieldMeta = "meta"
 	// metaSep joins a metadata key and value into one keyword term.
 	metaSep = "\x1f"
-	// lexBatchSize bounds the documents per bleve batch.
-	lexBatchSize = 256
+	// lexBatchSize bounds the documents per bleve batch (see writeBatch,
+	// which it matches so that one write makes one segment).
+	lexBatchSize = 1024
 	// lexMaxDFRatio: a query term in more than this fraction of the
 	// passages (a character such as 的 or 是) is dropped from the query once
 	// the index holds lexMinDocsForPruning passages. Such terms carry almost

@@ -16,9 +16,12 @@ import (
 )
 
 // writeBatch is how many passages go to both indexes at a time (and between
-// progress reports). Larger batches make fewer bleve segments to merge:
-// 512 ingests Chinese text about 23% faster than 64 (docs/BENCHMARKS.md).
-var writeBatch = 512
+// progress reports). Larger batches make fewer bleve segments to build and
+// merge: on 2 MB Chinese documents 1024 ingests ~1.05 MB/s against 0.87 at
+// 512 and 0.77 at 256, for a peak RSS of ~365 MB against 250 and 190
+// (docs/BENCHMARKS.md). Passages are at most one chunk budget long, so a
+// batch's memory is bounded.
+var writeBatch = 1024
 
 // testHook is called at the crash points of the write protocol (tests kill
 // the process there). point names the step; n counts passages where useful.
