@@ -858,6 +858,12 @@ dotQ6KAVX2rows:
 	JZ      q6kdone
 
 q6kloop:
+	// Software prefetch 4 KB ahead in the row stream (see MV_PREFETCH in
+	// matvec_amd64.s): a super-block spans up to four cache lines.
+	PREFETCHT0 4096(SI)
+	PREFETCHT0 4160(SI)
+	PREFETCHT0 4224(SI)
+	PREFETCHT0 4288(SI)
 	// d·dx broadcast in Y6.
 	MOVWLZX      208(SI), AX
 	VMOVD        AX, X6

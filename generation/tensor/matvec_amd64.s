@@ -175,3 +175,105 @@ mv8loop:
 	JNZ          mv8rows
 	VZEROUPPER
 	RET
+
+// The Q5_0 decode kernel follows matvecQ4_0VNNI. A block is d (f16), qh (32
+// fifth bits) and 16 nibble bytes. The nibbles go to the two 128-bit lanes
+// (the high ones shifted down by 4), the fifth bits load straight into K1
+// and a masked byte add puts 16 on the quants that have one, so VPDPBUSD
+// takes the unsigned 5-bit quants q + 16; the −16·Σx that undoes the offset
+// is twice q4_0DecodeSide's −8·Σx. The integers per half block, and every
+// float operation and its order, are those of dotQ5_0VNNI, so the results
+// are identical bit for bit.
+
+// mvLowHighShift shifts the upper 128-bit lane's quadwords right by 4.
+DATA mvLowHighShift<>+0(SB)/8, $0
+DATA mvLowHighShift<>+8(SB)/8, $0
+DATA mvLowHighShift<>+16(SB)/8, $4
+DATA mvLowHighShift<>+24(SB)/8, $4
+GLOBL mvLowHighShift<>(SB), RODATA|NOPTR, $32
+
+DATA mvMask0f<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA mvMask0f<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA mvMask0f<>+16(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA mvMask0f<>+24(SB)/8, $0x0f0f0f0f0f0f0f0f
+GLOBL mvMask0f<>(SB), RODATA|NOPTR, $32
+
+DATA mvSixteens<>+0(SB)/8, $0x1010101010101010
+DATA mvSixteens<>+8(SB)/8, $0x1010101010101010
+DATA mvSixteens<>+16(SB)/8, $0x1010101010101010
+DATA mvSixteens<>+24(SB)/8, $0x1010101010101010
+GLOBL mvSixteens<>(SB), RODATA|NOPTR, $32
+
+// mvScaleIdx5 gathers, with VPERMT2W from the 32 bytes at a group's start
+// (words 0–15) and the 32 bytes 44 bytes on (words 16–31), the f16 scales
+// of four 22-byte Q5_0 blocks (bytes 0, 22, 44, 66) twice.
+DATA mvScaleIdx5<>+0(SB)/8, $0x001b0010000b0000
+DATA mvScaleIdx5<>+8(SB)/8, $0x001b0010000b0000
+DATA mvScaleIdx5<>+16(SB)/8, $0
+DATA mvScaleIdx5<>+24(SB)/8, $0
+GLOBL mvScaleIdx5<>(SB), RODATA|NOPTR, $32
+
+// MV_Q5_0_BLOCK: one block at byte wo of the row at SI against the
+// activation block at xo(DI), into the int32 lanes of ACC.
+#define MV_Q5_0_BLOCK(wo, xo, ACC) \
+	VBROADCASTI128 (wo+6)(SI), Y8; \
+	VPSRLVQ        Y13, Y8, Y8; \
+	VPAND          Y14, Y8, Y8; \
+	KMOVD          (wo+2)(SI), K1; \
+	VPADDB         Y12, Y8, K1, Y8; \
+	VPXOR          ACC, ACC, ACC; \
+	VPDPBUSD       (xo+2)(DI), Y8, ACC
+
+// func matvecQ5_0VNNI(w *byte, rowBytes int, x *byte, side *int32, ng int, dst *float32, rows int)
+TEXT ·matvecQ5_0VNNI(SB), NOSPLIT, $0-56
+	VMOVDQU   mvSixteens<>(SB), Y12
+	VMOVDQU   mvLowHighShift<>(SB), Y13
+	VMOVDQU   mvMask0f<>(SB), Y14
+	VMOVDQU64 mvScaleIdx5<>(SB), Y16
+	MOVQ      w+0(FP), DX
+	MOVQ      dst+40(FP), R12
+	MOVQ      rows+48(FP), R13
+
+mv5rows:
+	MOVQ   DX, SI
+	MOVQ   x+16(FP), DI
+	MOVQ   side+24(FP), R11
+	MOVQ   ng+32(FP), CX
+	VXORPS Y0, Y0, Y0
+
+mv5loop:
+	PREFETCHT0  MV_PREFETCH(SI)
+	PREFETCHT0  (MV_PREFETCH+64)(SI)
+	VMOVDQU64   (SI), Y18
+	VPERMT2W    44(SI), Y16, Y18
+	VCVTPH2PS   X18, Y18
+	VMULPS      32(R11), Y18, Y18
+	MV_Q5_0_BLOCK(0, 0, Y4)
+	MV_Q5_0_BLOCK(22, 34, Y5)
+	MV_Q5_0_BLOCK(44, 68, Y6)
+	MV_Q5_0_BLOCK(66, 102, Y7)
+	VPHADDD     Y5, Y4, Y4
+	VPHADDD     Y7, Y6, Y6
+	VPHADDD     Y6, Y4, Y4
+	VMOVDQU     (R11), Y9
+	VPADDD      Y9, Y9, Y9
+	VPADDD      Y9, Y4, Y4
+	VCVTDQ2PS   Y4, Y4
+	VFMADD231PS Y4, Y18, Y0
+	ADDQ        $88, SI
+	ADDQ        $136, DI
+	ADDQ        $64, R11
+	DECQ        CX
+	JNZ         mv5loop
+
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (R12)
+	ADDQ         $4, R12
+	ADDQ         rowBytes+8(FP), DX
+	DECQ         R13
+	JNZ          mv5rows
+	VZEROUPPER
+	RET

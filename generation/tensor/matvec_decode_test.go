@@ -66,7 +66,7 @@ func BenchmarkDecodeKernel(b *testing.B) {
 		q8Corrections(corr[8*i:8*i+8], xq[i*34+2:i*34+34])
 	}
 	decodeSide(side, scales, corr)
-	for _, dt := range []DType{Q4_0, Q8_0} {
+	for _, dt := range []DType{Q4_0, Q5_0, Q8_0} {
 		rb := RowBytes(dt, cols)
 		for _, size := range []struct {
 			name string
