@@ -83,12 +83,24 @@ func isCJK(r rune) bool {
 	if r < 0x1100 {
 		return false
 	}
+	if r >= 0x3400 && r <= 0x9FFF { // CJK Unified Ideographs and Extension A: most Chinese text
+		return r <= 0x4DBF || r >= 0x4E00
+	}
 	// 々 and ー are script-neutral marks used inside Chinese and Japanese words.
 	return r == 0x3005 || r == 0x30FC || unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
 }
 
 // foldRune maps full-width ASCII to half-width and lower-cases letters.
 func foldRune(r rune) rune {
+	switch {
+	case r < 0x80: // ASCII: the common cases, without the case tables
+		if 'A' <= r && r <= 'Z' {
+			r += 'a' - 'A'
+		}
+		return r
+	case r >= 0x3400 && r <= 0x9FFF: // CJK ideographs have no case
+		return r
+	}
 	if r >= 0xFF01 && r <= 0xFF5E {
 		r -= 0xFEE0
 	} else if r == 0x3000 {

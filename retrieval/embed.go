@@ -95,35 +95,93 @@ func fnv64(kind byte, s string) uint64 {
 	return h
 }
 
-// featCount is one distinct feature of a text, keyed by its hash: how
-// often it occurs, its kind, and whether it is made of stop characters only.
+// featCount is one distinct feature of a text: how often it occurs, its
+// kind, and whether it is made of stop characters only.
 type featCount struct {
 	n    int32
 	kind byte
 	stop bool
 }
 
-// featMaps recycles embed's feature tables.
-var featMaps = sync.Pool{New: func() any { return make(map[uint64]featCount, 2048) }}
+// featTable counts a text's features by their 64-bit hash, which is all
+// the vector needs of them (two distinct features of one text sharing a
+// hash is vanishingly rare and would only merge their counts). It is an
+// open-addressing table with linear probing that remembers insertion
+// order, so that the vector is summed in the same order every time.
+type featTable struct {
+	keys  []uint64 // 0 marks an empty slot (a zero hash is stored as 1)
+	slot  []int32  // index into order of the feature in each slot
+	order []uint64 // features in insertion order
+	vals  []featCount
+}
+
+// reset empties t and sizes it for about n features.
+func (t *featTable) reset(n int) {
+	size := 1024
+	for size < 2*n {
+		size *= 2
+	}
+	if len(t.keys) < size {
+		t.keys, t.slot = make([]uint64, size), make([]int32, size)
+	} else {
+		clear(t.keys)
+	}
+	t.order, t.vals = t.order[:0], t.vals[:0]
+}
+
+// add counts one occurrence of feature hash h; isNew reports the first.
+func (t *featTable) add(h uint64) (c *featCount, isNew bool) {
+	if h == 0 {
+		h = 1
+	}
+	mask := uint64(len(t.keys) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		switch t.keys[i] {
+		case h:
+			c = &t.vals[t.slot[i]]
+			c.n++
+			return c, false
+		case 0:
+			if 2*len(t.order) >= len(t.keys) { // keep the load under 1/2
+				t.grow()
+				return t.add(h)
+			}
+			t.keys[i], t.slot[i] = h, int32(len(t.order))
+			t.order = append(t.order, h)
+			t.vals = append(t.vals, featCount{n: 1})
+			return &t.vals[len(t.vals)-1], true
+		}
+	}
+}
+
+// grow doubles the table, keeping the insertion order.
+func (t *featTable) grow() {
+	order, vals := t.order, t.vals
+	t.keys, t.slot = make([]uint64, 2*len(t.keys)), make([]int32, 2*len(t.keys))
+	mask := uint64(len(t.keys) - 1)
+	for j, h := range order {
+		i := h & mask
+		for t.keys[i] != 0 {
+			i = (i + 1) & mask
+		}
+		t.keys[i], t.slot[i] = h, int32(j)
+	}
+	t.order, t.vals = order, vals
+}
+
+// featTables recycles embed's feature tables.
+var featTables = sync.Pool{New: func() any { return new(featTable) }}
 
 func (h *HashEmbedder) embed(text string) []float32 {
-	// Features are counted by their 64-bit hash, which is all the vector
-	// needs of them; two distinct features of one text sharing a hash is
-	// vanishingly rare and would only merge their counts.
-	tf := featMaps.Get().(map[uint64]featCount)
-	defer func() {
-		clear(tf)
-		featMaps.Put(tf)
-	}()
+	tf := featTables.Get().(*featTable)
+	defer featTables.Put(tf)
+	tf.reset(2 * len(text) / 3) // at most about two features per CJK character (3 bytes)
 	add := func(kind byte, s string) {
-		hv := fnv64(kind, s)
-		c, ok := tf[hv]
-		if !ok {
+		c, isNew := tf.add(fnv64(kind, s))
+		if isNew {
 			c.kind = kind
 			c.stop = (kind == 'u' || kind == 'b') && allStopChars(s)
 		}
-		c.n++
-		tf[hv] = c
 	}
 	var starts []int
 	for _, t := range textTokens(text) {
@@ -154,7 +212,8 @@ func (h *HashEmbedder) embed(text string) []float32 {
 		}
 	}
 	v := make([]float32, h.dim)
-	for hv, c := range tf {
+	for j, hv := range tf.order {
+		c := tf.vals[j]
 		w := 1 + math.Log(float64(c.n))
 		switch c.kind {
 		case 'u':
