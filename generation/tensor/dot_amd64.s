@@ -288,6 +288,9 @@ GLOBL pairShuf<>(SB), RODATA|NOPTR, $128
 	CMPQ        CX, $4; \
 	JLT         TAIL; \
 L4: \
+	PREFETCHT0  4096(SI); \
+	PREFETCHT0  4160(SI); \
+	PREFETCHT0  4224(SI); \
 	MINS(wb, xb); \
 	GROUP4_SCALES(wb, xb); \
 	W(0); \
@@ -605,6 +608,10 @@ dotQ4KAVX2rows:
 	JZ      q4kdone
 
 q4kloop:
+	// Prefetch 4 KB ahead in the row stream, as the Q6_K kernel does.
+	PREFETCHT0 4096(SI)
+	PREFETCHT0 4160(SI)
+	PREFETCHT0 4224(SI)
 	K_SUPERBLOCK_HEADER
 
 
@@ -712,6 +719,9 @@ dotQ5KAVX2rows:
 	JZ      q5kdone
 
 q5kloop:
+	PREFETCHT0 4096(SI)
+	PREFETCHT0 4160(SI)
+	PREFETCHT0 4224(SI)
 	K_SUPERBLOCK_HEADER
 
 
@@ -774,6 +784,9 @@ dotQ5KAVX512rows:
 	JZ      q5kzdone
 
 q5kzloop:
+	PREFETCHT0 4096(SI)
+	PREFETCHT0 4160(SI)
+	PREFETCHT0 4224(SI)
 	K_SUPERBLOCK_HEADER
 
 
