@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -85,19 +86,8 @@ func init() {
 					if err != nil {
 						return err
 					}
-					// Other load on the machine moves the bandwidth from minute
-					// to minute: read it again right after each model and hold
-					// the model to the best reading so far (the stricter
-					// ceiling).
-					if cfg.gen > 0 {
-						r.BandwidthGBs = measureReadBandwidth(ctx)
-						debug.FreeOSMemory()
-						rep.BandwidthGBs = max(rep.BandwidthGBs, r.BandwidthGBs)
-					}
-					r.BandwidthGBs = rep.BandwidthGBs
-					r.CeilingTPS = rep.BandwidthGBs * 1e9 / float64(r.WeightBytesPerToken)
-					if r.GenTPS > 0 {
-						r.DecodeEfficiency = r.GenTPS / r.CeilingTPS
+					if r.BandwidthGBs > 0 {
+						r.CeilingTPS = r.BandwidthGBs * 1e9 / float64(r.WeightBytesPerToken)
 					}
 					rep.Models = append(rep.Models, r)
 				}
@@ -117,8 +107,9 @@ type benchReport struct {
 	CPU     string `json:"cpu"`
 	Threads int    `json:"threads"`
 	Kernel  string `json:"kernel"`
-	// BandwidthGBs is the best memory read bandwidth measured (before the
-	// first model and after each), in 10^9 bytes/s.
+	// BandwidthGBs is the memory read bandwidth of a 512 MiB array, in
+	// 10^9 bytes/s, measured before the first model (for reference; each
+	// model's decode ceiling uses its own weights' reading).
 	BandwidthGBs float64       `json:"bandwidth_gb_s"`
 	Models       []benchResult `json:"models"`
 }
@@ -134,10 +125,14 @@ type benchResult struct {
 	PromptStd float64 `json:"pp_std,omitempty"`
 	GenTPS    float64 `json:"tg_tokens_per_s,omitempty"`
 	GenStd    float64 `json:"tg_std,omitempty"`
-	// WeightBytesPerToken is what one decode step reads; CeilingTPS is
-	// the bandwidth divided by it, DecodeEfficiency is GenTPS over it.
-	// BandwidthGBs is the best reading up to and including the one taken
-	// right after this model ran.
+	// WeightBytesPerToken is what one decode step reads. BandwidthGBs is
+	// how fast two threads stream the model's own weights, read right
+	// before and right after each tg run (the better of the two, the
+	// stricter ceiling, and the median over runs); CeilingTPS is it
+	// divided by WeightBytesPerToken. DecodeEfficiency is the median over
+	// runs of each run's tg t/s over its own ceiling, so that other load
+	// on the machine, which moves the bandwidth from minute to minute,
+	// weighs on both sides of the ratio.
 	WeightBytesPerToken int64   `json:"weight_bytes_per_token"`
 	BandwidthGBs        float64 `json:"bandwidth_gb_s"`
 	CeilingTPS          float64 `json:"ceiling_tokens_per_s"`
@@ -183,7 +178,14 @@ func benchModel(ctx context.Context, path string, cfg benchConfig) (benchResult,
 	if _, err := llm.MeasureSpeed(ctx, m, 4, 2, 7); err != nil {
 		return res, fmt.Errorf("bench %s: %w", path, err)
 	}
-	var pp, tg []float64
+	// The weights as mapped: streaming them measures the decode ceiling.
+	var weights [][]byte
+	for i := range f.Tensors {
+		if data, err := f.TensorData(&f.Tensors[i]); err == nil {
+			weights = append(weights, data)
+		}
+	}
+	var pp, tg, bws, effs []float64
 	for r := range cfg.reps {
 		bar.Set(float64(r)/float64(cfg.reps), fmt.Sprintf("run %d/%d", r+1, cfg.reps))
 		// As in llama-bench, the two tests are separate: pp from an empty
@@ -198,22 +200,41 @@ func benchModel(ctx context.Context, path string, cfg benchConfig) (benchResult,
 		}
 		if cfg.gen > 0 {
 			runtime.GC()
+			before := tensor.ReadBandwidth(weights, 3)
 			s, err := llm.MeasureSpeed(ctx, m, max(cfg.depth, 1), cfg.gen, uint64(r+1))
 			if err != nil {
 				return res, fmt.Errorf("bench %s: %w", path, err)
 			}
+			bw := max(before, tensor.ReadBandwidth(weights, 3))
 			tg = append(tg, s.DecodeTPS())
+			bws = append(bws, bw)
+			effs = append(effs, s.DecodeTPS()*float64(res.WeightBytesPerToken)/(bw*1e9))
 		}
 	}
 	bar.Done("done")
 	res.PromptTPS, res.PromptStd = meanStd(pp)
 	res.GenTPS, res.GenStd = meanStd(tg)
+	res.BandwidthGBs, res.DecodeEfficiency = median(bws), median(effs)
 	res.PeakRSS = peakRSS()
 	return res, nil
 }
 
+// median returns the middle value of xs (the mean of the two middle ones
+// for an even count), 0 for none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(xs))
+	if n := len(s); n%2 == 1 {
+		return s[n/2]
+	} else {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+}
+
 func (rep benchReport) print(w io.Writer, cfg benchConfig) {
-	fmt.Fprintf(w, "CPU: %s; %d threads; kernels %s; memory read bandwidth %.1f GB/s (best reading)\n\n", rep.CPU, rep.Threads, rep.Kernel, rep.BandwidthGBs)
+	fmt.Fprintf(w, "CPU: %s; %d threads; kernels %s; memory read bandwidth %.1f GB/s (512 MiB array)\n\n", rep.CPU, rep.Threads, rep.Kernel, rep.BandwidthGBs)
 	fmt.Fprintln(w, "| model | type | size | params | threads | test | t/s |")
 	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: |")
 	row := func(r benchResult, test string, mean, std float64) {
@@ -239,8 +260,9 @@ func (rep benchReport) print(w io.Writer, cfg benchConfig) {
 		fmt.Fprintf(w, "| %s | %s | %.1f GB/s | %.1f t/s | %.2f | %.0f%% | %s | %s | %s |\n", r.Model, formatBytes(r.WeightBytesPerToken),
 			r.BandwidthGBs, r.CeilingTPS, r.GenTPS, 100*r.DecodeEfficiency, rss, formatBytes(r.FileBytes+r.KVCacheBytes), ratio)
 	}
-	fmt.Fprintln(w, "\ndecode ceiling = bandwidth ÷ weight bytes read per token; efficiency = tg t/s ÷ ceiling. The bandwidth is")
-	fmt.Fprintln(w, "the best of the readings taken before the first model and right after each model up to this one.")
+	fmt.Fprintln(w, "\nbandwidth = how fast two threads stream the model's weights, read before and after each tg run (the better")
+	fmt.Fprintln(w, "of the two; median over runs); decode ceiling = bandwidth ÷ weight bytes read per token; efficiency = median")
+	fmt.Fprintln(w, "over runs of tg t/s ÷ that run's ceiling.")
 	fmt.Fprintf(w, "pp starts from an empty KV cache; tg starts at context depth %d (set with -d), as llama-bench does.\n", max(cfg.depth, 1))
 }
 

@@ -254,7 +254,7 @@ func TestBenchCommand(t *testing.T) {
 		t.Errorf("result %+v (want %d params)", r, wantParams)
 	}
 	code, stdout, _ = runCLI(t, "", "bench", "--model", model, "-p", "8", "-n", "2")
-	for _, want := range []string{"| tiny.gguf | Q8_0 |", "| pp8 |", "| tg2 |", "decode ceiling", "memory read bandwidth"} {
+	for _, want := range []string{"| tiny.gguf | Q8_0 |", "| pp8 |", "| tg2 |", "decode ceiling", "memory read bandwidth", "stream the model's weights"} {
 		if code != 0 || !strings.Contains(stdout, want) {
 			t.Errorf("bench table (exit %d) lacks %q:\n%s", code, want, stdout)
 		}

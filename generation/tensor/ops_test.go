@@ -259,3 +259,13 @@ func TestDotRowsMatchesReference(t *testing.T) {
 	}()
 	DotRows(make([]float32, 3), make([]float32, 20), 8, make([]float32, 8))
 }
+
+func TestReadBandwidthReadsEverything(t *testing.T) {
+	bufs := [][]byte{make([]byte, 1000), nil, make([]byte, 3<<20), make([]byte, 7)}
+	if gbs := ReadBandwidth(bufs, 2); !(gbs > 0) || math.IsInf(gbs, 0) {
+		t.Fatalf("ReadBandwidth = %v GB/s", gbs)
+	}
+	if gbs := ReadBandwidth(nil, 1); gbs != 0 {
+		t.Fatalf("ReadBandwidth of nothing = %v", gbs)
+	}
+}
