@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "kernels_amd64.h"
 
 // Constants shared by the kernels.
 DATA ones16<>+0(SB)/8, $0x0001000100010001
@@ -105,12 +106,6 @@ DATA pairShuf<>+112(SB)/8, $0x0e0e0e0e0e0e0e0e
 DATA pairShuf<>+120(SB)/8, $0x0f0f0f0f0f0f0f0f
 GLOBL pairShuf<>(SB), RODATA|NOPTR, $128
 
-// HSUM_Y0 leaves the sum of Y0's eight floats in X0.
-#define HSUM_Y0 \
-	VEXTRACTF128 $1, Y0, X1; \
-	VADDPS       X1, X0, X0; \
-	VHADDPS      X0, X0, X0; \
-	VHADDPS      X0, X0, X0
 
 // Row-kernel calling convention: (w *byte, rowBytes int, x *byte, nb int,
 // dst *float32, rows int) computes dst[i] for rows ≥ 1 consecutive weight
@@ -1094,10 +1089,7 @@ drtail:
 
 drsum:
 	VADDPS       Y1, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS       X1, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
+	HSUM_Y0
 	VMOVSS       X0, (R12)
 	ADDQ         $4, R12
 	ADDQ         R8, DX

@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "kernels_amd64.h"
 
 // The decode (MatVec) kernel for Q4_0 weights on AVX-512 VNNI. Rows are
 // read one after another, so the weights stream through memory in order
@@ -24,59 +25,96 @@
 // cache-resident weights, two at ~13–15); the FMAs into the accumulator
 // stay in group order.
 
-DATA mvNibMask<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
-DATA mvNibMask<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
-DATA mvNibMask<>+16(SB)/8, $0xf0f0f0f0f0f0f0f0
-DATA mvNibMask<>+24(SB)/8, $0xf0f0f0f0f0f0f0f0
-GLOBL mvNibMask<>(SB), RODATA|NOPTR, $32
+CONST32(mvNibMask, 0x0f0f0f0f0f0f0f0f, 0x0f0f0f0f0f0f0f0f, 0xf0f0f0f0f0f0f0f0, 0xf0f0f0f0f0f0f0f0)
 
 // mvHighShift shifts the upper four int32 lanes right by 4.
-DATA mvHighShift<>+0(SB)/8, $0
-DATA mvHighShift<>+8(SB)/8, $0
-DATA mvHighShift<>+16(SB)/8, $0x0000000400000004
-DATA mvHighShift<>+24(SB)/8, $0x0000000400000004
-GLOBL mvHighShift<>(SB), RODATA|NOPTR, $32
+CONST32(mvHighShift, 0, 0, 0x0000000400000004, 0x0000000400000004)
 
 // mvScaleIdx gathers, with VPERMT2W from the 32 bytes at a group's start
 // (words 0–15) and the 32 bytes 36 bytes on (words 16–31), the f16 scales
 // of four 18-byte Q4_0 blocks (bytes 0, 18, 36, 54) twice: s0 s1 s2 s3 s0
 // s1 s2 s3.
-DATA mvScaleIdx<>+0(SB)/8, $0x0019001000090000
-DATA mvScaleIdx<>+8(SB)/8, $0x0019001000090000
-DATA mvScaleIdx<>+16(SB)/8, $0
-DATA mvScaleIdx<>+24(SB)/8, $0
-GLOBL mvScaleIdx<>(SB), RODATA|NOPTR, $32
+CONST32(mvScaleIdx, 0x0019001000090000, 0x0019001000090000, 0, 0)
 
 // MV_PREFETCH is how far ahead in the weights the kernel prefetches.
 #define MV_PREFETCH 4096
+
+// MV_GROUP_ROWS is the row loop of the group kernels: for each of the rows
+// (DX walking them, rowBytes apart) it runs GROUP1 on an odd first
+// group, then GROUP1 and GROUP2 on two groups of WB weight bytes at a time,
+// each on its own registers so that one group's integer work overlaps the
+// other's long VPERMT2W → VCVTPH2PS and VPDPBUSD → VPHADDD chains; their
+// sums (A1, A2) meet their scales (S1, S2) in group order, so the float
+// results match the row kernels bit for bit. The rows' dots go to dst.
+#define MV_GROUP_ROWS(GROUP1, GROUP2, A1, S1, A2, S2, WB, ROWS, PAIRS, LOOP, DONE) \
+	MOVQ        w+0(FP), DX; \
+	MOVQ        dst+40(FP), R12; \
+	MOVQ        rows+48(FP), R13; \
+ROWS: \
+	MOVQ        DX, SI; \
+	MOVQ        x+16(FP), DI; \
+	MOVQ        side+24(FP), R11; \
+	MOVQ        ng+32(FP), CX; \
+	VXORPS      Y0, Y0, Y0; \
+	TESTQ       $1, CX; \
+	JZ          PAIRS; \
+	GROUP1; \
+	VFMADD231PS A1, S1, Y0; \
+	ADDQ        $WB, SI; \
+	ADDQ        $136, DI; \
+	ADDQ        $64, R11; \
+	DECQ        CX; \
+	JZ          DONE; \
+PAIRS: \
+	SHRQ        $1, CX; \
+LOOP: \
+	GROUP1; \
+	GROUP2; \
+	VFMADD231PS A1, S1, Y0; \
+	VFMADD231PS A2, S2, Y0; \
+	ADDQ        $(2*WB), SI; \
+	ADDQ        $272, DI; \
+	ADDQ        $128, R11; \
+	DECQ        CX; \
+	JNZ         LOOP; \
+DONE: \
+	HSUM_Y0; \
+	VMOVSS      X0, (R12); \
+	ADDQ        $4, R12; \
+	ADDQ        rowBytes+8(FP), DX; \
+	DECQ        R13; \
+	JNZ         ROWS
+
+// MV_GROUP_SCALES prefetches ahead of the group at wo(SI) and leaves in S
+// (SX its low half) the products of its four weight scales, gathered by
+// Y16 from the 32 bytes at wo and the 32 bytes at wo+second, with the
+// activation scales in the side data at so(R11).
+#define MV_GROUP_SCALES(wo, second, so, S, SX) \
+	PREFETCHT0  (MV_PREFETCH+wo)(SI); \
+	PREFETCHT0  (MV_PREFETCH+wo+64)(SI); \
+	VMOVDQU64   wo(SI), S; \
+	VPERMT2W    (wo+second)(SI), Y16, S; \
+	VCVTPH2PS   SX, S; \
+	VMULPS      (so+32)(R11), S, S
+
+// MV_Q4_0_BLOCK: one block at byte wo of the row at SI against the
+// activation block at xo(DI), into the int32 lanes of ACC (T is scratch).
+#define MV_Q4_0_BLOCK(wo, xo, ACC, T) \
+	VBROADCASTI128 (wo+2)(SI), T; \
+	VPAND          Y14, T, T; \
+	VPXOR          ACC, ACC, ACC; \
+	VPDPBUSD       (xo+2)(DI), T, ACC
 
 // MV_Q4_0_GROUP: the four blocks of the group at wo(SI) against the
 // activations at xo(DI) and the side data at so(R11), leaving the scales
 // in S and the int32 sums, converted to float, in A (B, C, D and T are
 // scratch).
 #define MV_Q4_0_GROUP(wo, xo, so, S, SX, A, B, C, D, T) \
-	PREFETCHT0  (MV_PREFETCH+wo)(SI); \
-	PREFETCHT0  (MV_PREFETCH+wo+64)(SI); \
-	VMOVDQU64   wo(SI), S; \
-	VPERMT2W    (wo+36)(SI), Y16, S; \
-	VCVTPH2PS   SX, S; \
-	VMULPS      (so+32)(R11), S, S; \
-	VBROADCASTI128 (wo+2)(SI), T; \
-	VPAND          Y14, T, T; \
-	VPXOR          A, A, A; \
-	VPDPBUSD       (xo+2)(DI), T, A; \
-	VBROADCASTI128 (wo+20)(SI), T; \
-	VPAND          Y14, T, T; \
-	VPXOR          B, B, B; \
-	VPDPBUSD       (xo+36)(DI), T, B; \
-	VBROADCASTI128 (wo+38)(SI), T; \
-	VPAND          Y14, T, T; \
-	VPXOR          C, C, C; \
-	VPDPBUSD       (xo+70)(DI), T, C; \
-	VBROADCASTI128 (wo+56)(SI), T; \
-	VPAND          Y14, T, T; \
-	VPXOR          D, D, D; \
-	VPDPBUSD       (xo+104)(DI), T, D; \
+	MV_GROUP_SCALES(wo, 36, so, S, SX); \
+	MV_Q4_0_BLOCK(wo, xo, A, T); \
+	MV_Q4_0_BLOCK(wo+18, xo+34, B, T); \
+	MV_Q4_0_BLOCK(wo+36, xo+68, C, T); \
+	MV_Q4_0_BLOCK(wo+54, xo+102, D, T); \
 	VPHADDD     B, A, A; \
 	VPHADDD     D, C, C; \
 	VPHADDD     C, A, A; \
@@ -90,54 +128,7 @@ TEXT ·matvecQ4_0VNNI(SB), NOSPLIT, $0-56
 	VMOVDQU   mvNibMask<>(SB), Y14
 	VMOVDQU   mvHighShift<>(SB), Y15
 	VMOVDQU64 mvScaleIdx<>(SB), Y16
-	MOVQ      w+0(FP), DX
-	MOVQ      dst+40(FP), R12
-	MOVQ      rows+48(FP), R13
-
-mvrows:
-	MOVQ   DX, SI
-	MOVQ   x+16(FP), DI
-	MOVQ   side+24(FP), R11
-	MOVQ   ng+32(FP), CX
-	VXORPS Y0, Y0, Y0
-
-	// An odd group first, then two groups per iteration: the second
-	// group's integer work runs on its own registers, so it overlaps the
-	// first's; their FMAs into Y0 stay in group order.
-	TESTQ $1, CX
-	JZ    mvpairs
-	MV_Q4_0_GROUP(0, 0, 0, Y18, X18, Y4, Y5, Y6, Y7, Y8)
-	VFMADD231PS Y4, Y18, Y0
-	ADDQ        $72, SI
-	ADDQ        $136, DI
-	ADDQ        $64, R11
-	DECQ        CX
-	JZ          mvrowdone
-
-mvpairs:
-	SHRQ $1, CX
-
-mvloop:
-	MV_Q4_0_GROUP(0, 0, 0, Y18, X18, Y4, Y5, Y6, Y7, Y8)
-	MV_Q4_0_GROUP(72, 136, 64, Y19, X19, Y9, Y10, Y11, Y12, Y13)
-	VFMADD231PS Y4, Y18, Y0
-	VFMADD231PS Y9, Y19, Y0
-	ADDQ        $144, SI
-	ADDQ        $272, DI
-	ADDQ        $128, R11
-	DECQ        CX
-	JNZ         mvloop
-
-mvrowdone:
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS       X1, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VMOVSS       X0, (R12)
-	ADDQ         $4, R12
-	ADDQ         rowBytes+8(FP), DX
-	DECQ         R13
-	JNZ          mvrows
+	MV_GROUP_ROWS(MV_Q4_0_GROUP(0, 0, 0, Y18, X18, Y4, Y5, Y6, Y7, Y8), MV_Q4_0_GROUP(72, 136, 64, Y19, X19, Y9, Y10, Y11, Y12, Y13), Y4, Y18, Y9, Y19, 72, mvrows, mvpairs, mvloop, mvrowdone)
 	VZEROUPPER
 	RET
 
@@ -201,10 +192,7 @@ mv8loop:
 	DECQ        CX
 	JNZ         mv8loop
 
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS       X1, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
+	HSUM_Y0
 	VMOVSS       X0, (R12)
 	ADDQ         $4, R12
 	ADDQ         rowBytes+8(FP), DX
@@ -223,44 +211,23 @@ mv8loop:
 // are identical bit for bit.
 
 // mvLowHighShift shifts the upper 128-bit lane's quadwords right by 4.
-DATA mvLowHighShift<>+0(SB)/8, $0
-DATA mvLowHighShift<>+8(SB)/8, $0
-DATA mvLowHighShift<>+16(SB)/8, $4
-DATA mvLowHighShift<>+24(SB)/8, $4
-GLOBL mvLowHighShift<>(SB), RODATA|NOPTR, $32
+CONST32(mvLowHighShift, 0, 0, 4, 4)
 
-DATA mvMask0f<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
-DATA mvMask0f<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
-DATA mvMask0f<>+16(SB)/8, $0x0f0f0f0f0f0f0f0f
-DATA mvMask0f<>+24(SB)/8, $0x0f0f0f0f0f0f0f0f
-GLOBL mvMask0f<>(SB), RODATA|NOPTR, $32
+CONST32(mvMask0f, 0x0f0f0f0f0f0f0f0f, 0x0f0f0f0f0f0f0f0f, 0x0f0f0f0f0f0f0f0f, 0x0f0f0f0f0f0f0f0f)
 
-DATA mvSixteens<>+0(SB)/8, $0x1010101010101010
-DATA mvSixteens<>+8(SB)/8, $0x1010101010101010
-DATA mvSixteens<>+16(SB)/8, $0x1010101010101010
-DATA mvSixteens<>+24(SB)/8, $0x1010101010101010
-GLOBL mvSixteens<>(SB), RODATA|NOPTR, $32
+CONST32(mvSixteens, 0x1010101010101010, 0x1010101010101010, 0x1010101010101010, 0x1010101010101010)
 
 // mvScaleIdx5 gathers, with VPERMT2W from the 32 bytes at a group's start
 // (words 0–15) and the 32 bytes 44 bytes on (words 16–31), the f16 scales
 // of four 22-byte Q5_0 blocks (bytes 0, 22, 44, 66) twice.
-DATA mvScaleIdx5<>+0(SB)/8, $0x001b0010000b0000
-DATA mvScaleIdx5<>+8(SB)/8, $0x001b0010000b0000
-DATA mvScaleIdx5<>+16(SB)/8, $0
-DATA mvScaleIdx5<>+24(SB)/8, $0
-GLOBL mvScaleIdx5<>(SB), RODATA|NOPTR, $32
+CONST32(mvScaleIdx5, 0x001b0010000b0000, 0x001b0010000b0000, 0, 0)
 
 // MV_Q5_0_GROUP: the four blocks of the group at wo(SI) against the
 // activations at xo(DI) and the side data at so(R11), leaving the scales in
 // S (SX its low half) and the sums, converted to float, in A (B, C, D, T
 // and U are scratch and must be Y0–Y15; K is a scratch mask register).
 #define MV_Q5_0_GROUP(wo, xo, so, S, SX, A, B, C, D, T, U, K) \
-	PREFETCHT0  (MV_PREFETCH+wo)(SI); \
-	PREFETCHT0  (MV_PREFETCH+wo+64)(SI); \
-	VMOVDQU64   wo(SI), S; \
-	VPERMT2W    (wo+44)(SI), Y16, S; \
-	VCVTPH2PS   SX, S; \
-	VMULPS      (so+32)(R11), S, S; \
+	MV_GROUP_SCALES(wo, 44, so, S, SX); \
 	MV_Q5_0_BLOCK_K(wo, xo, A, T, K); \
 	MV_Q5_0_BLOCK_K(wo+22, xo+34, B, T, K); \
 	MV_Q5_0_BLOCK_K(wo+44, xo+68, C, T, K); \
@@ -291,51 +258,6 @@ TEXT ·matvecQ5_0VNNI(SB), NOSPLIT, $0-56
 	VMOVDQU   mvLowHighShift<>(SB), Y13
 	VMOVDQU   mvMask0f<>(SB), Y14
 	VMOVDQU64 mvScaleIdx5<>(SB), Y16
-	MOVQ      w+0(FP), DX
-	MOVQ      dst+40(FP), R12
-	MOVQ      rows+48(FP), R13
-
-mv5rows:
-	MOVQ   DX, SI
-	MOVQ   x+16(FP), DI
-	MOVQ   side+24(FP), R11
-	MOVQ   ng+32(FP), CX
-	VXORPS Y0, Y0, Y0
-
-	// As in matvecQ4_0VNNI: an odd group first, then two per iteration.
-	TESTQ $1, CX
-	JZ    mv5pairs
-	MV_Q5_0_GROUP(0, 0, 0, Y18, X18, Y4, Y5, Y6, Y7, Y8, Y9, K1)
-	VFMADD231PS Y4, Y18, Y0
-	ADDQ        $88, SI
-	ADDQ        $136, DI
-	ADDQ        $64, R11
-	DECQ        CX
-	JZ          mv5rowdone
-
-mv5pairs:
-	SHRQ $1, CX
-
-mv5loop:
-	MV_Q5_0_GROUP(0, 0, 0, Y18, X18, Y4, Y5, Y6, Y7, Y8, Y9, K1)
-	MV_Q5_0_GROUP(88, 136, 64, Y19, X19, Y1, Y2, Y3, Y10, Y11, Y15, K2)
-	VFMADD231PS Y4, Y18, Y0
-	VFMADD231PS Y1, Y19, Y0
-	ADDQ        $176, SI
-	ADDQ        $272, DI
-	ADDQ        $128, R11
-	DECQ        CX
-	JNZ         mv5loop
-
-mv5rowdone:
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS       X1, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VMOVSS       X0, (R12)
-	ADDQ         $4, R12
-	ADDQ         rowBytes+8(FP), DX
-	DECQ         R13
-	JNZ          mv5rows
+	MV_GROUP_ROWS(MV_Q5_0_GROUP(0, 0, 0, Y18, X18, Y4, Y5, Y6, Y7, Y8, Y9, K1), MV_Q5_0_GROUP(88, 136, 64, Y19, X19, Y1, Y2, Y3, Y10, Y11, Y15, K2), Y4, Y18, Y1, Y19, 88, mv5rows, mv5pairs, mv5loop, mv5rowdone)
 	VZEROUPPER
 	RET
