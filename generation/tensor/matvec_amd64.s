@@ -147,57 +147,40 @@ GLOBL mvScaleIdx8<>(SB), RODATA|NOPTR, $64
 
 // MV_Q8_0_BLOCK: one Q8_0 block at byte wo of the row at SI against the
 // activation block at xo(DI): |w| · (x·sign(w)) into the int32 lanes of
-// ACC, as DOT_VNNI does.
-#define MV_Q8_0_BLOCK(wo, xo, ACC) \
-	VMOVDQU  (xo+2)(DI), Y9; \
-	VPSIGNB  (wo+2)(SI), Y9, Y9; \
-	VPABSB   (wo+2)(SI), Y8; \
+// ACC, as DOT_VNNI does (T and U are scratch).
+#define MV_Q8_0_BLOCK(wo, xo, ACC, T, U) \
+	VMOVDQU  (xo+2)(DI), U; \
+	VPSIGNB  (wo+2)(SI), U, U; \
+	VPABSB   (wo+2)(SI), T; \
 	VPXOR    ACC, ACC, ACC; \
-	VPDPBUSD Y9, Y8, ACC
+	VPDPBUSD U, T, ACC
+
+// MV_Q8_0_GROUP is MV_Q4_0_GROUP for Q8_0: 136-byte groups, whose four
+// scales Z16 gathers from two 64-byte windows (S, SX and SZ name one
+// register at 256, 128 and 512 bits), three cache lines to prefetch, and
+// no correction in the side data.
+#define MV_Q8_0_GROUP(wo, xo, so, S, SX, SZ, A, B, C, D, T, U) \
+	PREFETCHT0  (MV_PREFETCH+wo)(SI); \
+	PREFETCHT0  (MV_PREFETCH+wo+64)(SI); \
+	PREFETCHT0  (MV_PREFETCH+wo+128)(SI); \
+	VMOVDQU64   wo(SI), SZ; \
+	VPERMT2W    (wo+68)(SI), Z16, SZ; \
+	VCVTPH2PS   SX, S; \
+	VMULPS      (so+32)(R11), S, S; \
+	MV_Q8_0_BLOCK(wo, xo, A, T, U); \
+	MV_Q8_0_BLOCK(wo+34, xo+34, B, T, U); \
+	MV_Q8_0_BLOCK(wo+68, xo+68, C, T, U); \
+	MV_Q8_0_BLOCK(wo+102, xo+102, D, T, U); \
+	VPHADDD     B, A, A; \
+	VPHADDD     D, C, C; \
+	VPHADDD     C, A, A; \
+	VCVTDQ2PS   A, A
 
 // func matvecQ8_0VNNI(w *byte, rowBytes int, x *byte, side *int32, ng int, dst *float32, rows int)
 // As matvecQ4_0VNNI for Q8_0 weights (the corrections in side are unused).
 TEXT ·matvecQ8_0VNNI(SB), NOSPLIT, $0-56
 	VMOVDQU64 mvScaleIdx8<>(SB), Z16
-	MOVQ      w+0(FP), DX
-	MOVQ      dst+40(FP), R12
-	MOVQ      rows+48(FP), R13
-
-mv8rows:
-	MOVQ   DX, SI
-	MOVQ   x+16(FP), DI
-	MOVQ   side+24(FP), R11
-	MOVQ   ng+32(FP), CX
-	VXORPS Y0, Y0, Y0
-
-mv8loop:
-	PREFETCHT0  MV_PREFETCH(SI)
-	PREFETCHT0  (MV_PREFETCH+64)(SI)
-	VMOVDQU64   (SI), Z18
-	VPERMT2W    68(SI), Z16, Z18
-	VCVTPH2PS   X18, Y18
-	VMULPS      32(R11), Y18, Y18
-	MV_Q8_0_BLOCK(0, 0, Y4)
-	MV_Q8_0_BLOCK(34, 34, Y5)
-	MV_Q8_0_BLOCK(68, 68, Y6)
-	MV_Q8_0_BLOCK(102, 102, Y7)
-	VPHADDD     Y5, Y4, Y4
-	VPHADDD     Y7, Y6, Y6
-	VPHADDD     Y6, Y4, Y4
-	VCVTDQ2PS   Y4, Y4
-	VFMADD231PS Y4, Y18, Y0
-	ADDQ        $136, SI
-	ADDQ        $136, DI
-	ADDQ        $64, R11
-	DECQ        CX
-	JNZ         mv8loop
-
-	HSUM_Y0
-	VMOVSS       X0, (R12)
-	ADDQ         $4, R12
-	ADDQ         rowBytes+8(FP), DX
-	DECQ         R13
-	JNZ          mv8rows
+	MV_GROUP_ROWS(MV_Q8_0_GROUP(0, 0, 0, Y18, X18, Z18, Y4, Y5, Y6, Y7, Y8, Y9), MV_Q8_0_GROUP(136, 136, 64, Y19, X19, Z19, Y1, Y2, Y3, Y10, Y11, Y12), Y4, Y18, Y1, Y19, 136, mv8rows, mv8pairs, mv8loop, mv8rowdone)
 	VZEROUPPER
 	RET
 
