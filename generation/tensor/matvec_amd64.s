@@ -85,6 +85,13 @@ DONE: \
 	DECQ        R13; \
 	JNZ         ROWS
 
+// MV_REDUCE4 folds the int32 lanes of four blocks' sums A–D into A, in
+// the order [b0 b1 b2 b3 | b0 b1 b2 b3] of low and high half blocks.
+#define MV_REDUCE4(A, B, C, D) \
+	VPHADDD B, A, A; \
+	VPHADDD D, C, C; \
+	VPHADDD C, A, A
+
 // MV_GROUP_SCALES prefetches ahead of the group at wo(SI) and leaves in S
 // (SX its low half) the products of its four weight scales, gathered by
 // Y16 from the 32 bytes at wo and the 32 bytes at wo+second, with the
@@ -115,9 +122,7 @@ DONE: \
 	MV_Q4_0_BLOCK(wo+18, xo+34, B, T); \
 	MV_Q4_0_BLOCK(wo+36, xo+68, C, T); \
 	MV_Q4_0_BLOCK(wo+54, xo+102, D, T); \
-	VPHADDD     B, A, A; \
-	VPHADDD     D, C, C; \
-	VPHADDD     C, A, A; \
+	MV_REDUCE4(A, B, C, D); \
 	VPSRAVD     Y15, A, A; \
 	VPADDD      so(R11), A, A; \
 	VCVTDQ2PS   A, A
@@ -171,9 +176,7 @@ GLOBL mvScaleIdx8<>(SB), RODATA|NOPTR, $64
 	MV_Q8_0_BLOCK(wo+34, xo+34, B, T, U); \
 	MV_Q8_0_BLOCK(wo+68, xo+68, C, T, U); \
 	MV_Q8_0_BLOCK(wo+102, xo+102, D, T, U); \
-	VPHADDD     B, A, A; \
-	VPHADDD     D, C, C; \
-	VPHADDD     C, A, A; \
+	MV_REDUCE4(A, B, C, D); \
 	VCVTDQ2PS   A, A
 
 // func matvecQ8_0VNNI(w *byte, rowBytes int, x *byte, side *int32, ng int, dst *float32, rows int)
@@ -215,9 +218,7 @@ CONST32(mvScaleIdx5, 0x001b0010000b0000, 0x001b0010000b0000, 0, 0)
 	MV_Q5_0_BLOCK_K(wo+22, xo+34, B, T, K); \
 	MV_Q5_0_BLOCK_K(wo+44, xo+68, C, T, K); \
 	MV_Q5_0_BLOCK_K(wo+66, xo+102, D, T, K); \
-	VPHADDD     B, A, A; \
-	VPHADDD     D, C, C; \
-	VPHADDD     C, A, A; \
+	MV_REDUCE4(A, B, C, D); \
 	VMOVDQU     so(R11), U; \
 	VPADDD      U, U, U; \
 	VPADDD      U, A, A; \
