@@ -1054,12 +1054,83 @@ srdone:
 
 // func dotRowsF32AVX2(x, m *float32, stride, n int, dst *float32, rows int)
 // dst[i] = x·(the n floats at m + i·stride bytes) for i < rows; n is a
-// positive multiple of 8.
+// positive multiple of 8. Rows go four at a time, two accumulators each, so
+// that eight FMA chains run side by side and the four sums are folded with
+// three VHADDPS; the last rows go one at a time with four accumulators.
 TEXT ·dotRowsF32AVX2(SB), NOSPLIT, $0-48
 	MOVQ m+8(FP), DX
 	MOVQ stride+16(FP), R8
 	MOVQ dst+32(FP), R12
 	MOVQ rows+40(FP), R13
+
+dr4rows:
+	CMPQ   R13, $4
+	JLT    dr1rows
+	MOVQ   x+0(FP), SI
+	MOVQ   DX, DI
+	LEAQ   (DI)(R8*1), R9
+	LEAQ   (R9)(R8*1), R10
+	LEAQ   (R10)(R8*1), R11
+	MOVQ   n+24(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	CMPQ   CX, $16
+	JLT    dr4tail
+
+dr4loop:
+	VMOVUPS     (SI), Y8
+	VMOVUPS     32(SI), Y9
+	VFMADD231PS (DI), Y8, Y0
+	VFMADD231PS 32(DI), Y9, Y1
+	VFMADD231PS (R9), Y8, Y2
+	VFMADD231PS 32(R9), Y9, Y3
+	VFMADD231PS (R10), Y8, Y4
+	VFMADD231PS 32(R10), Y9, Y5
+	VFMADD231PS (R11), Y8, Y6
+	VFMADD231PS 32(R11), Y9, Y7
+	ADDQ        $64, SI
+	ADDQ        $64, DI
+	ADDQ        $64, R9
+	ADDQ        $64, R10
+	ADDQ        $64, R11
+	SUBQ        $16, CX
+	CMPQ        CX, $16
+	JGE         dr4loop
+
+dr4tail:
+	TESTQ       CX, CX
+	JZ          dr4sum
+	VMOVUPS     (SI), Y8
+	VFMADD231PS (DI), Y8, Y0
+	VFMADD231PS (R9), Y8, Y2
+	VFMADD231PS (R10), Y8, Y4
+	VFMADD231PS (R11), Y8, Y6
+
+dr4sum:
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y5, Y4, Y4
+	VADDPS       Y7, Y6, Y6
+	VHADDPS      Y2, Y0, Y0
+	VHADDPS      Y6, Y4, Y4
+	VHADDPS      Y4, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VMOVUPS      X0, (R12)
+	ADDQ         $16, R12
+	LEAQ         (DX)(R8*4), DX
+	SUBQ         $4, R13
+	JMP          dr4rows
+
+dr1rows:
+	TESTQ R13, R13
+	JZ    drdone
 
 drrow:
 	MOVQ   x+0(FP), SI
@@ -1067,33 +1138,47 @@ drrow:
 	MOVQ   n+24(FP), CX
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
-	CMPQ   CX, $16
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	CMPQ   CX, $32
 	JLT    drtail
 
-drloop16:
+drloop32:
 	VMOVUPS     (SI), Y4
 	VMOVUPS     32(SI), Y5
+	VMOVUPS     64(SI), Y6
+	VMOVUPS     96(SI), Y7
 	VFMADD231PS (DI), Y4, Y0
 	VFMADD231PS 32(DI), Y5, Y1
-	ADDQ        $64, SI
-	ADDQ        $64, DI
-	SUBQ        $16, CX
-	CMPQ        CX, $16
-	JGE         drloop16
+	VFMADD231PS 64(DI), Y6, Y2
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ        $128, SI
+	ADDQ        $128, DI
+	SUBQ        $32, CX
+	CMPQ        CX, $32
+	JGE         drloop32
 
 drtail:
 	TESTQ       CX, CX
 	JZ          drsum
 	VMOVUPS     (SI), Y4
 	VFMADD231PS (DI), Y4, Y0
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	SUBQ        $8, CX
+	JMP         drtail
 
 drsum:
-	VADDPS       Y1, Y0, Y0
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
 	HSUM_Y0
-	VMOVSS       X0, (R12)
-	ADDQ         $4, R12
-	ADDQ         R8, DX
-	DECQ         R13
-	JNZ          drrow
+	VMOVSS X0, (R12)
+	ADDQ   $4, R12
+	ADDQ   R8, DX
+	DECQ   R13
+	JNZ    drrow
+
+drdone:
 	VZEROUPPER
 	RET

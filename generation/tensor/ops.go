@@ -48,11 +48,7 @@ func Axpy(alpha float32, x, y []float32) {
 }
 
 // Scale computes x *= alpha.
-func Scale(alpha float32, x []float32) {
-	for i := range x {
-		x[i] *= alpha
-	}
-}
+func Scale(alpha float32, x []float32) { scaleFloat32(alpha, x) }
 
 // Add computes dst = a + b element-wise; dst may alias a or b. It panics if
 // the lengths differ.
@@ -135,24 +131,33 @@ func Softmax(x []float32) {
 	if len(x) == 0 {
 		return
 	}
-	m := x[0]
-	for _, v := range x[1:] {
-		m = max(m, v)
-	}
+	m := maxFloat32(x)
 	if math.IsInf(float64(m), -1) {
 		clear(x)
 		return
 	}
+	sum := expSub(x, m)
+	scaleFloat32(float32(1/sum), x)
+}
+
+// maxFloat32Ref returns the largest element of x (len(x) > 0).
+func maxFloat32Ref(x []float32) float32 {
+	m := x[0]
+	for _, v := range x[1:] {
+		m = max(m, v)
+	}
+	return m
+}
+
+// expSubRef replaces x[i] with e^(x[i]−m) (expf) and returns the sum.
+func expSubRef(x []float32, m float32) float64 {
 	var sum float64
 	for i, v := range x {
 		e := expf(v - m)
 		x[i] = e
 		sum += float64(e)
 	}
-	inv := float32(1 / sum)
-	for i := range x {
-		x[i] *= inv
-	}
+	return sum
 }
 
 // SiLU replaces x with x·σ(x) in place, splitting long vectors across

@@ -228,6 +228,7 @@ func TestDotRowsMatchesReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	for _, c := range []struct{ rows, cols, stride int }{
 		{1, 8, 8}, {70, 64, 128}, {64, 71, 1024}, {5, 3, 3}, {3, 17, 40}, {128, 128, 896}, {9, 33, 33},
+		{5, 24, 30}, {6, 40, 40}, {7, 2048, 2100},
 	} {
 		m := make([]float32, (c.rows-1)*c.stride+c.cols)
 		for i := range m {
@@ -267,5 +268,57 @@ func TestReadBandwidthReadsEverything(t *testing.T) {
 	}
 	if gbs := ReadBandwidth(nil, 1); gbs != 0 {
 		t.Fatalf("ReadBandwidth of nothing = %v", gbs)
+	}
+}
+
+// TestSoftmaxKernelsMatchReference holds Softmax (AVX2 where present)
+// to a float64 softmax, and its maximum and exponential passes to their Go
+// references, on lengths around the 8-lane width with −Inf entries and
+// entries far below the maximum.
+func TestSoftmaxKernelsMatchReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, n := range []int{1, 7, 8, 9, 100, 2048, 4097} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(r.NormFloat64() * 8)
+			switch i % 11 {
+			case 3:
+				x[i] = float32(math.Inf(-1))
+			case 5:
+				x[i] -= 95 // underflows to 0
+			}
+		}
+		if got, want := maxFloat32(x), maxFloat32Ref(x); got != want {
+			t.Fatalf("n=%d: max %g, reference %g", n, got, want)
+		}
+		e1, e2 := append([]float32(nil), x...), append([]float32(nil), x...)
+		m := maxFloat32Ref(x)
+		s1, s2 := expSub(e1, m), expSubRef(e2, m)
+		if math.Abs(s1-s2) > 1e-6*s2 {
+			t.Fatalf("n=%d: exp sum %g, reference %g", n, s1, s2)
+		}
+		for i := range e1 {
+			if math.Float32bits(e1[i]) != math.Float32bits(e2[i]) {
+				t.Fatalf("n=%d: e^(x[%d]−m) = %g, reference %g", n, i, e1[i], e2[i])
+			}
+		}
+		want := make([]float64, n)
+		var sum float64
+		for i, v := range x {
+			want[i] = math.Exp(float64(v) - float64(m))
+			sum += want[i]
+		}
+		got := append([]float32(nil), x...)
+		Softmax(got)
+		for i := range got {
+			if d := math.Abs(float64(got[i]) - want[i]/sum); d > 1e-6*want[i]/sum+1e-12 {
+				t.Fatalf("n=%d: softmax[%d] = %g, want %g", n, i, got[i], want[i]/sum)
+			}
+		}
+	}
+	allInf := []float32{float32(math.Inf(-1)), float32(math.Inf(-1))}
+	Softmax(allInf)
+	if allInf[0] != 0 || allInf[1] != 0 {
+		t.Fatalf("softmax of all −Inf = %v", allInf)
 	}
 }
