@@ -904,54 +904,6 @@ q6kdone:
 	VZEROUPPER
 	RET
 
-// func dotF32AVX2(a, b *float32, n int) float32  (n multiple of 8)
-TEXT ·dotF32AVX2(SB), NOSPLIT, $0-28
-	MOVQ   a+0(FP), SI
-	MOVQ   b+8(FP), DI
-	MOVQ   n+16(FP), CX
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	CMPQ   CX, $32
-	JLT    f32tail
-
-f32loop32:
-	VMOVUPS     (SI), Y4
-	VMOVUPS     32(SI), Y5
-	VMOVUPS     64(SI), Y6
-	VMOVUPS     96(SI), Y7
-	VFMADD231PS (DI), Y4, Y0
-	VFMADD231PS 32(DI), Y5, Y1
-	VFMADD231PS 64(DI), Y6, Y2
-	VFMADD231PS 96(DI), Y7, Y3
-	ADDQ        $128, SI
-	ADDQ        $128, DI
-	SUBQ        $32, CX
-	CMPQ        CX, $32
-	JGE         f32loop32
-
-f32tail:
-	TESTQ CX, CX
-	JZ    f32done
-
-f32loop8:
-	VMOVUPS     (SI), Y4
-	VFMADD231PS (DI), Y4, Y0
-	ADDQ        $32, SI
-	ADDQ        $32, DI
-	SUBQ        $8, CX
-	JNZ         f32loop8
-
-f32done:
-	VADDPS Y1, Y0, Y0
-	VADDPS Y3, Y2, Y2
-	VADDPS Y2, Y0, Y0
-	HSUM_Y0
-	VMOVSS X0, ret+24(FP)
-	VZEROUPPER
-	RET
-
 // HALF_DOT is the body of the 16-bit float dot products: CONV8(off, Y)
 // turns 8 weights at off(SI) into floats in Y; n (CX) is a multiple of 8.
 #define HALF_DOT(CONV8, LOOP, TAIL, TAILLOOP, DONE) \

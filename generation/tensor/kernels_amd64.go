@@ -59,9 +59,6 @@ func dotQ5KAVX512(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int
 func dotQ6KAVX2(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int)
 
 //go:noescape
-func dotF32AVX2(a, b *float32, n int) float32
-
-//go:noescape
 func dotRowsF32AVX2(x, m *float32, stride, n int, dst *float32, rows int)
 
 //go:noescape
@@ -149,7 +146,9 @@ func dotFloat32(a, b []float32) float32 {
 	n8 := len(a) &^ 7
 	var s float32
 	if n8 > 0 {
-		s = dotF32AVX2(unsafe.SliceData(a), unsafe.SliceData(b), n8)
+		// One row of the row-dot kernel (its single-row path sums in
+		// the order a one-vector kernel would: four accumulators).
+		dotRowsF32AVX2(unsafe.SliceData(a), unsafe.SliceData(b), 0, n8, &s, 1)
 	}
 	for i := n8; i < len(a); i++ {
 		s += a[i] * b[i]
