@@ -218,28 +218,11 @@ func swigluRef(gate, up []float32) {
 }
 
 // expSiLU is e^t for SiLU with t clamped to [−87, 88], where 1+e^t is
-// already 1 or x/(1+e^t) already 0 to float32 precision. The method is
-// expf's; the clamp keeps 2^n a normal number, so no special cases remain.
+// already 1 or x/(1+e^t) already 0 to float32 precision; the clamp keeps
+// 2^n a normal number, so no special cases remain.
 func expSiLU(t float32) float32 {
-	const (
-		log2e = 1.44269504088896341
-		ln2hi = 0.693145751953125
-		ln2lo = 1.42860682030941723212e-6
-		round = 12582912
-	)
-	t = min(max(t, -87), 88)
-	n := float32(t*log2e) + round
-	n = float32(n - round)
-	r := float32(t - float32(n*ln2hi))
-	r = float32(r - float32(n*ln2lo))
-	p := float32(r * (1.0 / 720))
-	p = float32(r * float32(1.0/120+p))
-	p = float32(r * float32(1.0/24+p))
-	p = float32(r * float32(1.0/6+p))
-	p = float32(r * float32(0.5+p))
-	p = float32(r * float32(1+p))
-	p = 1 + p
-	return p * math.Float32frombits(uint32(int32(n)+127)<<23)
+	p, n := expParts(min(max(t, -87), 88))
+	return p * math.Float32frombits(uint32(n+127)<<23)
 }
 
 type swigluJob struct {
@@ -251,18 +234,10 @@ func (j *swigluJob) runRange(lo, hi int) { swigluRange(j.gate[lo:hi], j.up[lo:hi
 
 var swigluJobs = sync.Pool{New: func() any { return new(swigluJob) }}
 
-// expf returns e^x in float32 arithmetic: x = n·ln2 + r with |r| ≤ ln2/2
-// (Cody–Waite split of ln2), e^r by its degree-6 Taylor polynomial (error
-// below r⁷/7! ≈ 1.2e-7), scaled by 2^n through the exponent bits. Results
-// are within 4 ulp of the true value; below −87.3 it returns 0 (rather than
-// a subnormal) and above 88.7 +Inf.
+// expf returns e^x in float32 arithmetic (expParts), within 4 ulp of the
+// true value; below −87.3 it returns 0 (rather than a subnormal) and above
+// 88.7 +Inf.
 func expf(x float32) float32 {
-	const (
-		log2e = 1.44269504088896341
-		ln2hi = 0.693145751953125 // ln2 with its low 12 bits clear, so n·ln2hi is exact
-		ln2lo = 1.42860682030941723212e-6
-		round = 12582912 // 1.5·2²³: adding it rounds to an integer
-	)
 	switch {
 	case x > 88.72:
 		return float32(math.Inf(1))
@@ -271,14 +246,36 @@ func expf(x float32) float32 {
 	case x != x:
 		return x
 	}
-	n := x*log2e + round
-	n -= round
-	r := x - n*ln2hi - n*ln2lo
-	p := 1 + r*(1+r*(0.5+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720))))))
+	p, n := expParts(x)
 	if n > 127 { // e^x just below the float32 maximum: scale in two steps
-		return p * math.Float32frombits(uint32(int32(n)+126)<<23) * 2
+		return p * math.Float32frombits(uint32(n+126)<<23) * 2
 	}
-	return p * math.Float32frombits(uint32(int32(n)+127)<<23)
+	return p * math.Float32frombits(uint32(n+127)<<23)
+}
+
+// expParts splits e^x as p·2^n: x = n·ln2 + r with |r| ≤ ln2/2 (a
+// Cody–Waite split of ln2), p = e^r by its degree-6 Taylor polynomial
+// (error below r⁷/7! ≈ 1.2e-7). Every float32 operation is rounded on its
+// own (the explicit conversions forbid fused multiply-adds), the order the
+// AVX2 kernels' EXP8 follows, so that they match it bit for bit.
+func expParts(x float32) (p float32, n int32) {
+	const (
+		log2e = 1.44269504088896341
+		ln2hi = 0.693145751953125 // ln2 with its low 12 bits clear, so n·ln2hi is exact
+		ln2lo = 1.42860682030941723212e-6
+		round = 12582912 // 1.5·2²³: adding it rounds to an integer
+	)
+	nf := float32(x*log2e) + round
+	nf = float32(nf - round)
+	r := float32(x - float32(nf*ln2hi))
+	r = float32(r - float32(nf*ln2lo))
+	p = float32(r * (1.0 / 720))
+	p = float32(r * float32(1.0/120+p))
+	p = float32(r * float32(1.0/24+p))
+	p = float32(r * float32(1.0/6+p))
+	p = float32(r * float32(0.5+p))
+	p = float32(r * float32(1+p))
+	return 1 + p, int32(nf)
 }
 
 // siluJob is one parallel SiLU call, pooled so that calls do not allocate.
