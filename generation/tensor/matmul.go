@@ -205,6 +205,5 @@ func matMulPerToken(dst []float32, w *Matrix, a *Activations, rowsKernel rowsFun
 	j.w, j.rows, j.rowBytes, j.n, j.dst = w, rowsKernel, rb, a.n, dst
 	j.x, j.xStride = a.data, a.stride
 	parallelFor(&j.split, j, w.Rows, minRowsPerChunk(rb, a.n))
-	j.w, j.rows, j.x, j.dst = nil, nil, nil, nil
-	mulJobs.Put(j)
+	j.release()
 }

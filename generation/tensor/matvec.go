@@ -26,12 +26,13 @@ type mulJob struct {
 	side   []int32
 	quant  quantizeJob
 	split  splitter
-	// parts, when not empty (MatVecs), are the matrices whose rows, one after
-	// another, make up the job's row range; mv is then always set.
+	// parts, when not empty, are the matrices (one for MatVec, several for
+	// MatVecs) whose rows, one after another, make up the job's row range
+	// for the decode kernel mv.
 	parts []mvPart
 }
 
-// mvPart is one matrix of a MatVecs job: its weights, its output, and the
+// mvPart is one matrix of a decode job: its weights, its output, and the
 // job row at which its rows begin.
 type mvPart struct {
 	data  []byte
@@ -50,10 +51,6 @@ func (j *mulJob) runRange(lo, hi int) {
 				j.mv(p.data[(a-p.first)*rb:(b-p.first)*rb], rb, j.x, j.side, cols, p.dst[a-p.first:b-p.first])
 			}
 		}
-		return
-	}
-	if j.mv != nil {
-		j.mv(w[lo*rb:hi*rb], rb, j.x, j.side, cols, j.dst[lo:hi])
 		return
 	}
 	if j.n == 1 {
@@ -139,13 +136,12 @@ func MatMul(dst []float32, w *Matrix, x []float32, n int) {
 	if at == F32 {
 		j.x, j.xStride = float32Bytes(x), 4*w.Cols
 	} else {
-		j.xStride = RowBytes(at, w.Cols)
-		if need := n * j.xStride; cap(j.scratch) < need {
-			j.scratch = make([]byte, need)
-		}
-		j.x = j.scratch[:n*j.xStride]
+		j.activationRows(at, w.Cols, n)
 		if at == Q8_0 && quantizeQ8_0Blocks != nil {
 			j.quantizeDecode(w.Type, x)
+			if j.mv != nil {
+				j.parts = append(j.parts, mvPart{data: w.Data[:w.Rows*j.rowBytes], dst: dst[:w.Rows]})
+			}
 		} else {
 			j.quant = quantizeJob{t: at, src: x, cols: w.Cols, dst: j.x, dstRows: j.xStride}
 			parallelFor(&j.split, &j.quant, n, 4)
@@ -153,7 +149,24 @@ func MatMul(dst []float32, w *Matrix, x []float32, n int) {
 		}
 	}
 	parallelFor(&j.split, j, w.Rows, minRowsPerChunk(j.rowBytes, n))
-	j.w, j.rows, j.x, j.dst, j.mv = nil, nil, nil, nil, nil
+	j.release()
+}
+
+// activationRows points j.x at scratch room for n rows of cols activations
+// of type at.
+func (j *mulJob) activationRows(at DType, cols, n int) {
+	j.xStride = RowBytes(at, cols)
+	if need := n * j.xStride; cap(j.scratch) < need {
+		j.scratch = make([]byte, need)
+	}
+	j.x = j.scratch[:n*j.xStride]
+}
+
+// release drops j's references to the call's data and returns it to the
+// pool (its scratch buffers stay for the next call).
+func (j *mulJob) release() {
+	clear(j.parts)
+	j.w, j.rows, j.x, j.dst, j.mv, j.parts = nil, nil, nil, nil, nil, j.parts[:0]
 	mulJobs.Put(j)
 }
 
@@ -205,11 +218,7 @@ func MatVecs(dsts [][]float32, ws []*Matrix, x []float32) {
 	w0 := ws[0]
 	j := mulJobs.Get().(*mulJob)
 	j.w, j.rowBytes, j.n = w0, RowBytes(w0.Type, w0.Cols), 1
-	j.xStride = RowBytes(Q8_0, w0.Cols)
-	if cap(j.scratch) < j.xStride {
-		j.scratch = make([]byte, j.xStride)
-	}
-	j.x = j.scratch[:j.xStride]
+	j.activationRows(Q8_0, w0.Cols, 1)
 	j.quantizeDecode(w0.Type, x)
 	first := 0
 	for i, w := range ws {
@@ -217,9 +226,7 @@ func MatVecs(dsts [][]float32, ws []*Matrix, x []float32) {
 		first += w.Rows
 	}
 	parallelFor(&j.split, j, rows, minRowsPerChunk(j.rowBytes, 1))
-	clear(j.parts)
-	j.w, j.x, j.mv, j.parts = nil, nil, nil, j.parts[:0]
-	mulJobs.Put(j)
+	j.release()
 }
 
 // q8MatVecFunc is a decode kernel: dst[i] = dot(row i, x) for len(dst)
