@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"zhiwen/generation/gguf"
@@ -323,42 +322,17 @@ func meanStd(xs []float64) (mean, std float64) {
 }
 
 // measureReadBandwidth streams a 512 MiB array (far larger than any cache)
-// through tensor.Dot, the SIMD dot product, on every thread (each thread
-// reads one stream, as a matrix-vector product reads its weights), and
-// returns the best of three passes in 10^9 bytes per second.
+// on every thread with tensor.ReadBandwidth and returns the best of three
+// passes in 10^9 bytes per second.
 func measureReadBandwidth(ctx context.Context) float64 {
-	const n = 128 << 20 // float32s
-	a := make([]float32, n)
-	for i := range a {
-		a[i] = float32(i & 1023)
+	if ctx.Err() != nil {
+		return 0
 	}
-	threads := max(1, tensor.Threads())
-	best := 0.0
-	var sink float32
-	var mu sync.Mutex
-	for range 3 {
-		if ctx.Err() != nil {
-			break
-		}
-		start := time.Now()
-		var wg sync.WaitGroup
-		for t := range threads {
-			lo, hi := t*n/threads, (t+1)*n/threads
-			wg.Go(func() {
-				// Dot of a slice with itself loads each element once.
-				s := tensor.Dot(a[lo:hi], a[lo:hi])
-				mu.Lock()
-				sink += s
-				mu.Unlock()
-			})
-		}
-		wg.Wait()
-		if gbs := 4 * n / time.Since(start).Seconds() / 1e9; gbs > best {
-			best = gbs
-		}
+	buf := make([]byte, 512<<20)
+	for i := 0; i < len(buf); i += 4096 {
+		buf[i] = byte(i >> 12) // touch every page
 	}
-	runtime.KeepAlive(sink)
-	return best
+	return tensor.ReadBandwidth([][]byte{buf}, 3)
 }
 
 // resetPeakRSS restarts the kernel's peak-RSS counter (Linux; a no-op

@@ -44,14 +44,16 @@ func ReadBandwidth(bufs [][]byte, passes int) float64 {
 	// parts[k] lists the pieces of bufs that thread k reads: bytes
 	// [k·total/th, (k+1)·total/th) of their concatenation.
 	parts := make([][][]byte, th)
-	off := 0
+	k, off, end := 0, 0, total/th
 	for _, b := range bufs {
 		for len(b) > 0 {
-			k := min(th-1, off*th/total)
-			for k < th-1 && (k+1)*total/th <= off {
-				k++
+			for off == end && k < th-1 {
+				k, end = k+1, (k+2)*total/th
 			}
-			n := min(len(b), (k+1)*total/th-off)
+			n := min(len(b), end-off)
+			if k == th-1 {
+				n = len(b)
+			}
 			parts[k] = append(parts[k], b[:n])
 			b, off = b[n:], off+n
 		}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -120,20 +119,10 @@ func BenchmarkMemoryBandwidth(b *testing.B) {
 			b.ReportMetric(float64(b.N)*size/cpu.Seconds()/1e9, "cpu-GB/s")
 		}
 	})
-	th := Threads()
-	b.Run(fmt.Sprintf("threads%d", th), func(b *testing.B) {
+	b.Run(fmt.Sprintf("threads%d", Threads()), func(b *testing.B) {
 		b.SetBytes(size)
 		for b.Loop() {
-			var wg sync.WaitGroup
-			for k := range th {
-				part := buf[k*size/th : (k+1)*size/th]
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					sink.Add(streamRead(part))
-				}()
-			}
-			wg.Wait()
+			ReadBandwidth([][]byte{buf}, 1)
 		}
 	})
 }
