@@ -160,9 +160,17 @@ func (c *KVCache) setValue(l, s int, v []float32) {
 
 // valueColumn returns element e of every slot's value vector in layer l.
 func (c *KVCache) valueColumn(l, e int) []float32 {
-	n := c.slots()
-	return c.values[l][e*n : (e+1)*n]
+	return c.valueColumns(l, e)[:c.slots()]
 }
+
+// keysFrom returns layer l's keys from element e of slot 0 on: element e
+// of slot s is at s·kvDim, so a head group's slices are rows kvDim apart
+// (for tensor.DotRows).
+func (c *KVCache) keysFrom(l, e int) []float32 { return c.keys[l][e:] }
+
+// valueColumns returns layer l's value columns from element e on, each
+// slots() long (rows for tensor.DotRows).
+func (c *KVCache) valueColumns(l, e int) []float32 { return c.values[l][e*c.slots():] }
 
 // begin checks that n tokens can be appended after position pos, rewinding
 // the cache to pos when it holds more.

@@ -304,11 +304,10 @@ func (d *Decoder) attention(cache *KVCache, layer int, q, out, allScores []float
 			s := scores[:total]
 			// Scores against this head's slice of every key row, then the
 			// softmax-weighted sum of the (transposed) value columns.
-			tensor.DotRows(s, cache.keys[layer][g*hdim:], cache.kvDim, qh)
+			tensor.DotRows(s, cache.keysFrom(layer, g*hdim), cache.kvDim, qh)
 			tensor.Scale(scale, s)
 			tensor.Softmax(s)
-			slots := cache.slots()
-			tensor.DotRows(out[i*qDim+h*hdim:i*qDim+(h+1)*hdim], cache.values[layer][g*hdim*slots:], slots, s)
+			tensor.DotRows(out[i*qDim+h*hdim:i*qDim+(h+1)*hdim], cache.valueColumns(layer, g*hdim), cache.slots(), s)
 		}
 	})
 }
