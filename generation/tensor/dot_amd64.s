@@ -3,54 +3,6 @@
 #include "textflag.h"
 #include "kernels_amd64.h"
 
-// Constants shared by the kernels.
-DATA ones16<>+0(SB)/8, $0x0001000100010001
-DATA ones16<>+8(SB)/8, $0x0001000100010001
-DATA ones16<>+16(SB)/8, $0x0001000100010001
-DATA ones16<>+24(SB)/8, $0x0001000100010001
-GLOBL ones16<>(SB), RODATA|NOPTR, $32
-
-DATA mask0f<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
-DATA mask0f<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
-DATA mask0f<>+16(SB)/8, $0x0f0f0f0f0f0f0f0f
-DATA mask0f<>+24(SB)/8, $0x0f0f0f0f0f0f0f0f
-GLOBL mask0f<>(SB), RODATA|NOPTR, $32
-
-DATA eights<>+0(SB)/8, $0x0808080808080808
-DATA eights<>+8(SB)/8, $0x0808080808080808
-DATA eights<>+16(SB)/8, $0x0808080808080808
-DATA eights<>+24(SB)/8, $0x0808080808080808
-GLOBL eights<>(SB), RODATA|NOPTR, $32
-
-// lowHighShift shifts the upper 128-bit lane's quadwords right by 4 (to
-// reach the high nibbles) and leaves the lower lane alone.
-DATA lowHighShift<>+0(SB)/8, $0
-DATA lowHighShift<>+8(SB)/8, $0
-DATA lowHighShift<>+16(SB)/8, $4
-DATA lowHighShift<>+24(SB)/8, $4
-GLOBL lowHighShift<>(SB), RODATA|NOPTR, $32
-
-// bitsShuf spreads the 4 bytes of a broadcast uint32 so that byte i of the
-// result holds byte i/8 of the word.
-DATA bitsShuf<>+0(SB)/8, $0x0000000000000000
-DATA bitsShuf<>+8(SB)/8, $0x0101010101010101
-DATA bitsShuf<>+16(SB)/8, $0x0202020202020202
-DATA bitsShuf<>+24(SB)/8, $0x0303030303030303
-GLOBL bitsShuf<>(SB), RODATA|NOPTR, $32
-
-// bitsMask has every bit set except bit i%8 of byte i.
-DATA bitsMask<>+0(SB)/8, $0x7fbfdfeff7fbfdfe
-DATA bitsMask<>+8(SB)/8, $0x7fbfdfeff7fbfdfe
-DATA bitsMask<>+16(SB)/8, $0x7fbfdfeff7fbfdfe
-DATA bitsMask<>+24(SB)/8, $0x7fbfdfeff7fbfdfe
-GLOBL bitsMask<>(SB), RODATA|NOPTR, $32
-
-DATA highF0<>+0(SB)/8, $0xf0f0f0f0f0f0f0f0
-DATA highF0<>+8(SB)/8, $0xf0f0f0f0f0f0f0f0
-DATA highF0<>+16(SB)/8, $0xf0f0f0f0f0f0f0f0
-DATA highF0<>+24(SB)/8, $0xf0f0f0f0f0f0f0f0
-GLOBL highF0<>(SB), RODATA|NOPTR, $32
-
 // wordShuf: for k = 0…7, 32 bytes that broadcast 16-bit word k of each
 // 128-bit lane.
 DATA wordShuf<>+0(SB)/8, $0x0100010001000100
@@ -105,7 +57,6 @@ DATA pairShuf<>+104(SB)/8, $0x0d0d0d0d0d0d0d0d
 DATA pairShuf<>+112(SB)/8, $0x0e0e0e0e0e0e0e0e
 DATA pairShuf<>+120(SB)/8, $0x0f0f0f0f0f0f0f0f
 GLOBL pairShuf<>(SB), RODATA|NOPTR, $128
-
 
 // Row-kernel calling convention: (w *byte, rowBytes int, x *byte, nb int,
 // dst *float32, rows int) computes dst[i] for rows ≥ 1 consecutive weight
@@ -609,7 +560,6 @@ q4kloop:
 	PREFETCHT0 4224(SI)
 	K_SUPERBLOCK_HEADER
 
-
 	VPXOR Y5, Y5, Y5
 	Q4K_CHUNK(0)
 	Q4K_CHUNK(1)
@@ -657,12 +607,6 @@ q4kdone:
 	VPMADDWD   Y4, Y2, Y2; \
 	VPADDD     Y1, Y5, Y5; \
 	VPADDD     Y2, Y5, Y5
-
-DATA sixteens<>+0(SB)/8, $0x1010101010101010
-DATA sixteens<>+8(SB)/8, $0x1010101010101010
-DATA sixteens<>+16(SB)/8, $0x1010101010101010
-DATA sixteens<>+24(SB)/8, $0x1010101010101010
-GLOBL sixteens<>(SB), RODATA|NOPTR, $32
 
 // bitMask: for k = 0…7, 32 bytes of 1<<k.
 DATA bitMask<>+0(SB)/8, $0x0101010101010101
@@ -718,7 +662,6 @@ q5kloop:
 	PREFETCHT0 4160(SI)
 	PREFETCHT0 4224(SI)
 	K_SUPERBLOCK_HEADER
-
 
 	VMOVDQU 16(SI), Y15 // qh
 	VPXOR Y5, Y5, Y5
@@ -783,7 +726,6 @@ q5kzloop:
 	PREFETCHT0 4160(SI)
 	PREFETCHT0 4224(SI)
 	K_SUPERBLOCK_HEADER
-
 
 	VMOVDQU 16(SI), Y15 // qh
 	VPXOR Y5, Y5, Y5

@@ -1,57 +1,12 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "kernels_amd64.h"
 
 // Tile kernels for batched products (see matmul.go). A decoded weight row
 // holds 64 bytes per block (32 signed quants, then their magnitudes) and
 // float32 block scales; activations are Q8_0 rows (f16 d + 32 int8) with
 // their block scales also given as float32.
-
-DATA mmOnes16<>+0(SB)/8, $0x0001000100010001
-DATA mmOnes16<>+8(SB)/8, $0x0001000100010001
-DATA mmOnes16<>+16(SB)/8, $0x0001000100010001
-DATA mmOnes16<>+24(SB)/8, $0x0001000100010001
-GLOBL mmOnes16<>(SB), RODATA|NOPTR, $32
-
-DATA mmMask0f<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
-DATA mmMask0f<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
-DATA mmMask0f<>+16(SB)/8, $0x0f0f0f0f0f0f0f0f
-DATA mmMask0f<>+24(SB)/8, $0x0f0f0f0f0f0f0f0f
-GLOBL mmMask0f<>(SB), RODATA|NOPTR, $32
-
-DATA mmEights<>+0(SB)/8, $0x0808080808080808
-DATA mmEights<>+8(SB)/8, $0x0808080808080808
-DATA mmEights<>+16(SB)/8, $0x0808080808080808
-DATA mmEights<>+24(SB)/8, $0x0808080808080808
-GLOBL mmEights<>(SB), RODATA|NOPTR, $32
-
-// mmLowHighShift shifts the upper lane's quadwords right by 4 (to its high
-// nibbles) and leaves the lower lane alone.
-DATA mmLowHighShift<>+0(SB)/8, $0
-DATA mmLowHighShift<>+8(SB)/8, $0
-DATA mmLowHighShift<>+16(SB)/8, $4
-DATA mmLowHighShift<>+24(SB)/8, $4
-GLOBL mmLowHighShift<>(SB), RODATA|NOPTR, $32
-
-// mmBitsShuf: byte i of the result takes byte i/8 of a broadcast uint32.
-DATA mmBitsShuf<>+0(SB)/8, $0x0000000000000000
-DATA mmBitsShuf<>+8(SB)/8, $0x0101010101010101
-DATA mmBitsShuf<>+16(SB)/8, $0x0202020202020202
-DATA mmBitsShuf<>+24(SB)/8, $0x0303030303030303
-GLOBL mmBitsShuf<>(SB), RODATA|NOPTR, $32
-
-// mmBitsMask: every bit set except bit i%8 of byte i.
-DATA mmBitsMask<>+0(SB)/8, $0x7fbfdfeff7fbfdfe
-DATA mmBitsMask<>+8(SB)/8, $0x7fbfdfeff7fbfdfe
-DATA mmBitsMask<>+16(SB)/8, $0x7fbfdfeff7fbfdfe
-DATA mmBitsMask<>+24(SB)/8, $0x7fbfdfeff7fbfdfe
-GLOBL mmBitsMask<>(SB), RODATA|NOPTR, $32
-
-DATA mmHighF0<>+0(SB)/8, $0xf0f0f0f0f0f0f0f0
-DATA mmHighF0<>+8(SB)/8, $0xf0f0f0f0f0f0f0f0
-DATA mmHighF0<>+16(SB)/8, $0xf0f0f0f0f0f0f0f0
-DATA mmHighF0<>+24(SB)/8, $0xf0f0f0f0f0f0f0f0
-GLOBL mmHighF0<>(SB), RODATA|NOPTR, $32
 
 // Tile dot loops. Per activation row: SI walks the decoded weight blocks,
 // BX their scales, DI the activation blocks, DX the activation scales, CX
@@ -77,7 +32,7 @@ GLOBL mmHighF0<>(SB), RODATA|NOPTR, $32
 	MOVQ    dst+48(FP), R13; \
 	MOVQ    dstStride+56(FP), R14; \
 	SHLQ    $2, R14; \
-	VMOVDQU mmOnes16<>(SB), Y15; \
+	VMOVDQU ones16<>(SB), Y15; \
 L_TOK: \
 	MOVQ        R8, SI; \
 	MOVQ        R9, BX; \
@@ -180,9 +135,9 @@ TEXT ·decodeQ4_0AVX2(SB), NOSPLIT, $0-32
 	MOVQ    nb+8(FP), CX
 	MOVQ    q+16(FP), DI
 	MOVQ    d+24(FP), DX
-	VMOVDQU mmMask0f<>(SB), Y14
-	VMOVDQU mmEights<>(SB), Y13
-	VMOVDQU mmLowHighShift<>(SB), Y12
+	VMOVDQU mask0f<>(SB), Y14
+	VMOVDQU eights<>(SB), Y13
+	VMOVDQU lowHighShift<>(SB), Y12
 dq40loop:
 	// Low lane: low nibbles (elements 0–15); high lane: high nibbles.
 	VBROADCASTI128 2(SI), Y2
@@ -201,12 +156,12 @@ TEXT ·decodeQ5_0AVX2(SB), NOSPLIT, $0-32
 	MOVQ     nb+8(FP), CX
 	MOVQ     q+16(FP), DI
 	MOVQ     d+24(FP), DX
-	VMOVDQU  mmMask0f<>(SB), Y14
-	VMOVDQU  mmBitsShuf<>(SB), Y13
-	VMOVDQU  mmBitsMask<>(SB), Y12
-	VMOVDQU  mmHighF0<>(SB), Y11
+	VMOVDQU  mask0f<>(SB), Y14
+	VMOVDQU  bitsShuf<>(SB), Y13
+	VMOVDQU  bitsMask<>(SB), Y12
+	VMOVDQU  highF0<>(SB), Y11
 	VPCMPEQB Y10, Y10, Y10
-	VMOVDQU  mmLowHighShift<>(SB), Y9
+	VMOVDQU  lowHighShift<>(SB), Y9
 dq50loop:
 	VBROADCASTI128 6(SI), Y2
 	VPSRLVQ        Y9, Y2, Y2
@@ -250,9 +205,9 @@ TEXT ·decodeQ4_0Off(SB), NOSPLIT, $0-32
 	MOVQ    nb+8(FP), CX
 	MOVQ    q+16(FP), DI
 	MOVQ    d+24(FP), DX
-	VMOVDQU mmMask0f<>(SB), Y14
-	VMOVDQU mmEights<>(SB), Y13
-	VMOVDQU mmLowHighShift<>(SB), Y12
+	VMOVDQU mask0f<>(SB), Y14
+	VMOVDQU eights<>(SB), Y13
+	VMOVDQU lowHighShift<>(SB), Y12
 do40loop:
 	// Low lane: low nibbles (elements 0–15); high lane: high nibbles.
 	VBROADCASTI128 2(SI), Y2
@@ -271,12 +226,12 @@ TEXT ·decodeQ5_0Off(SB), NOSPLIT, $0-32
 	MOVQ     nb+8(FP), CX
 	MOVQ     q+16(FP), DI
 	MOVQ     d+24(FP), DX
-	VMOVDQU  mmMask0f<>(SB), Y14
-	VMOVDQU  mmBitsShuf<>(SB), Y13
-	VMOVDQU  mmBitsMask<>(SB), Y12
-	VMOVDQU  mmHighF0<>(SB), Y11
+	VMOVDQU  mask0f<>(SB), Y14
+	VMOVDQU  bitsShuf<>(SB), Y13
+	VMOVDQU  bitsMask<>(SB), Y12
+	VMOVDQU  highF0<>(SB), Y11
 	VPCMPEQB Y10, Y10, Y10
-	VMOVDQU  mmLowHighShift<>(SB), Y9
+	VMOVDQU  lowHighShift<>(SB), Y9
 do50loop:
 	VBROADCASTI128 6(SI), Y2
 	VPSRLVQ        Y9, Y2, Y2
@@ -732,7 +687,7 @@ TEXT ·quantizeQ8_0AVX2(SB), NOSPLIT, $0-48
 	VBROADCASTSS mmF1<>(SB), Y13
 	VMOVDQU      mmPackPerm<>(SB), Y10
 	VMOVDQU      mmOnes8<>(SB), Y9
-	VMOVDQU      mmOnes16<>(SB), Y8
+	VMOVDQU      ones16<>(SB), Y8
 	TESTQ        CX, CX
 	JZ           q8done
 

@@ -196,13 +196,6 @@ TEXT ·matvecQ8_0VNNI(SB), NOSPLIT, $0-56
 // float operation and its order, are those of dotQ5_0VNNI, so the results
 // are identical bit for bit.
 
-// mvLowHighShift shifts the upper 128-bit lane's quadwords right by 4.
-CONST32(mvLowHighShift, 0, 0, 4, 4)
-
-CONST32(mvMask0f, 0x0f0f0f0f0f0f0f0f, 0x0f0f0f0f0f0f0f0f, 0x0f0f0f0f0f0f0f0f, 0x0f0f0f0f0f0f0f0f)
-
-CONST32(mvSixteens, 0x1010101010101010, 0x1010101010101010, 0x1010101010101010, 0x1010101010101010)
-
 // mvScaleIdx5 gathers, with VPERMT2W from the 32 bytes at a group's start
 // (words 0–15) and the 32 bytes 44 bytes on (words 16–31), the f16 scales
 // of four 22-byte Q5_0 blocks (bytes 0, 22, 44, 66) twice.
@@ -238,9 +231,9 @@ CONST32(mvScaleIdx5, 0x001b0010000b0000, 0x001b0010000b0000, 0, 0)
 
 // func matvecQ5_0VNNI(w *byte, rowBytes int, x *byte, side *int32, ng int, dst *float32, rows int)
 TEXT ·matvecQ5_0VNNI(SB), NOSPLIT, $0-56
-	VMOVDQU   mvSixteens<>(SB), Y12
-	VMOVDQU   mvLowHighShift<>(SB), Y13
-	VMOVDQU   mvMask0f<>(SB), Y14
+	VMOVDQU   sixteens<>(SB), Y12
+	VMOVDQU   lowHighShift<>(SB), Y13
+	VMOVDQU   mask0f<>(SB), Y14
 	VMOVDQU64 mvScaleIdx5<>(SB), Y16
 	MV_GROUP_ROWS(MV_Q5_0_GROUP(0, 0, 0, Y18, X18, Y4, Y5, Y6, Y7, Y8, Y9, K1), MV_Q5_0_GROUP(88, 136, 64, Y19, X19, Y1, Y2, Y3, Y10, Y11, Y15, K2), Y4, Y18, Y1, Y19, 88, mv5rows, mv5pairs, mv5loop, mv5rowdone)
 	VZEROUPPER
