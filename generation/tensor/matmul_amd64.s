@@ -115,69 +115,76 @@ GLOBL mmSigns<>(SB), RODATA|NOPTR, $32
 
 #define SECOND_HALF VPABSB Y2, Y3
 
+// The decoders' bodies, func(w *byte, nb int, q *byte, d *float32), one
+// per weight type; SECOND_HALF, defined before each use, makes the AVX2
+// and the VNNI ("Off") variants. LOOP names the body's loop label.
+#define DECODE_ARGS \
+	MOVQ w+0(FP), SI; \
+	MOVQ nb+8(FP), CX; \
+	MOVQ q+16(FP), DI; \
+	MOVQ d+24(FP), DX
+
+#define DECODE_LOOP_END(LOOP) \
+	DECQ       CX; \
+	JNZ        LOOP; \
+	VZEROUPPER; \
+	RET
+
+#define DECODE_Q8_0(LOOP) \
+	DECODE_ARGS; \
+LOOP: \
+	VMOVDQU 2(SI), Y2; \
+	DECODE_STORE(34); \
+	DECODE_LOOP_END(LOOP)
+
+// Q4_0: low lane takes the low nibbles (elements 0–15), high lane the high
+// nibbles; minus 8.
+#define DECODE_Q4_0(LOOP) \
+	DECODE_ARGS; \
+	VMOVDQU        mask0f<>(SB), Y14; \
+	VMOVDQU        eights<>(SB), Y13; \
+	VMOVDQU        lowHighShift<>(SB), Y12; \
+LOOP: \
+	VBROADCASTI128 2(SI), Y2; \
+	VPSRLVQ        Y12, Y2, Y2; \
+	VPAND          Y14, Y2, Y2; \
+	VPSUBB         Y13, Y2, Y2; \
+	DECODE_STORE(18); \
+	DECODE_LOOP_END(LOOP)
+
+// Q5_0: as Q4_0, and q − 16 as int8 is nibble | (fifth bit ? 0 : 0xf0).
+#define DECODE_Q5_0(LOOP) \
+	DECODE_ARGS; \
+	VMOVDQU        mask0f<>(SB), Y14; \
+	VMOVDQU        bitsShuf<>(SB), Y13; \
+	VMOVDQU        bitsMask<>(SB), Y12; \
+	VMOVDQU        highF0<>(SB), Y11; \
+	VPCMPEQB       Y10, Y10, Y10; \
+	VMOVDQU        lowHighShift<>(SB), Y9; \
+LOOP: \
+	VBROADCASTI128 6(SI), Y2; \
+	VPSRLVQ        Y9, Y2, Y2; \
+	VPAND          Y14, Y2, Y2; \
+	VPBROADCASTD   2(SI), Y8; \
+	VPSHUFB        Y13, Y8, Y8; \
+	VPOR           Y12, Y8, Y8; \
+	VPCMPEQB       Y10, Y8, Y8; \
+	VPANDN         Y11, Y8, Y8; \
+	VPOR           Y8, Y2, Y2; \
+	DECODE_STORE(22); \
+	DECODE_LOOP_END(LOOP)
+
 // func decodeQ8_0AVX2(w *byte, nb int, q *byte, d *float32)
 TEXT ·decodeQ8_0AVX2(SB), NOSPLIT, $0-32
-	MOVQ w+0(FP), SI
-	MOVQ nb+8(FP), CX
-	MOVQ q+16(FP), DI
-	MOVQ d+24(FP), DX
-dq80loop:
-	VMOVDQU 2(SI), Y2
-	DECODE_STORE(34)
-	DECQ CX
-	JNZ  dq80loop
-	VZEROUPPER
-	RET
+	DECODE_Q8_0(dq80loop)
 
 // func decodeQ4_0AVX2(w *byte, nb int, q *byte, d *float32)
 TEXT ·decodeQ4_0AVX2(SB), NOSPLIT, $0-32
-	MOVQ    w+0(FP), SI
-	MOVQ    nb+8(FP), CX
-	MOVQ    q+16(FP), DI
-	MOVQ    d+24(FP), DX
-	VMOVDQU mask0f<>(SB), Y14
-	VMOVDQU eights<>(SB), Y13
-	VMOVDQU lowHighShift<>(SB), Y12
-dq40loop:
-	// Low lane: low nibbles (elements 0–15); high lane: high nibbles.
-	VBROADCASTI128 2(SI), Y2
-	VPSRLVQ        Y12, Y2, Y2
-	VPAND          Y14, Y2, Y2
-	VPSUBB         Y13, Y2, Y2
-	DECODE_STORE(18)
-	DECQ CX
-	JNZ  dq40loop
-	VZEROUPPER
-	RET
+	DECODE_Q4_0(dq40loop)
 
 // func decodeQ5_0AVX2(w *byte, nb int, q *byte, d *float32)
 TEXT ·decodeQ5_0AVX2(SB), NOSPLIT, $0-32
-	MOVQ     w+0(FP), SI
-	MOVQ     nb+8(FP), CX
-	MOVQ     q+16(FP), DI
-	MOVQ     d+24(FP), DX
-	VMOVDQU  mask0f<>(SB), Y14
-	VMOVDQU  bitsShuf<>(SB), Y13
-	VMOVDQU  bitsMask<>(SB), Y12
-	VMOVDQU  highF0<>(SB), Y11
-	VPCMPEQB Y10, Y10, Y10
-	VMOVDQU  lowHighShift<>(SB), Y9
-dq50loop:
-	VBROADCASTI128 6(SI), Y2
-	VPSRLVQ        Y9, Y2, Y2
-	VPAND          Y14, Y2, Y2
-	// q − 16 as int8 is nibble | (fifth bit ? 0 : 0xf0).
-	VPBROADCASTD   2(SI), Y8
-	VPSHUFB        Y13, Y8, Y8
-	VPOR           Y12, Y8, Y8
-	VPCMPEQB       Y10, Y8, Y8
-	VPANDN         Y11, Y8, Y8
-	VPOR           Y8, Y2, Y2
-	DECODE_STORE(22)
-	DECQ CX
-	JNZ  dq50loop
-	VZEROUPPER
-	RET
+	DECODE_Q5_0(dq50loop)
 
 #undef SECOND_HALF
 
@@ -187,67 +194,15 @@ dq50loop:
 
 // func decodeQ8_0Off(w *byte, nb int, q *byte, d *float32)
 TEXT ·decodeQ8_0Off(SB), NOSPLIT, $0-32
-	MOVQ w+0(FP), SI
-	MOVQ nb+8(FP), CX
-	MOVQ q+16(FP), DI
-	MOVQ d+24(FP), DX
-do80loop:
-	VMOVDQU 2(SI), Y2
-	DECODE_STORE(34)
-	DECQ CX
-	JNZ  do80loop
-	VZEROUPPER
-	RET
+	DECODE_Q8_0(do80loop)
 
 // func decodeQ4_0Off(w *byte, nb int, q *byte, d *float32)
 TEXT ·decodeQ4_0Off(SB), NOSPLIT, $0-32
-	MOVQ    w+0(FP), SI
-	MOVQ    nb+8(FP), CX
-	MOVQ    q+16(FP), DI
-	MOVQ    d+24(FP), DX
-	VMOVDQU mask0f<>(SB), Y14
-	VMOVDQU eights<>(SB), Y13
-	VMOVDQU lowHighShift<>(SB), Y12
-do40loop:
-	// Low lane: low nibbles (elements 0–15); high lane: high nibbles.
-	VBROADCASTI128 2(SI), Y2
-	VPSRLVQ        Y12, Y2, Y2
-	VPAND          Y14, Y2, Y2
-	VPSUBB         Y13, Y2, Y2
-	DECODE_STORE(18)
-	DECQ CX
-	JNZ  do40loop
-	VZEROUPPER
-	RET
+	DECODE_Q4_0(do40loop)
 
 // func decodeQ5_0Off(w *byte, nb int, q *byte, d *float32)
 TEXT ·decodeQ5_0Off(SB), NOSPLIT, $0-32
-	MOVQ     w+0(FP), SI
-	MOVQ     nb+8(FP), CX
-	MOVQ     q+16(FP), DI
-	MOVQ     d+24(FP), DX
-	VMOVDQU  mask0f<>(SB), Y14
-	VMOVDQU  bitsShuf<>(SB), Y13
-	VMOVDQU  bitsMask<>(SB), Y12
-	VMOVDQU  highF0<>(SB), Y11
-	VPCMPEQB Y10, Y10, Y10
-	VMOVDQU  lowHighShift<>(SB), Y9
-do50loop:
-	VBROADCASTI128 6(SI), Y2
-	VPSRLVQ        Y9, Y2, Y2
-	VPAND          Y14, Y2, Y2
-	// q − 16 as int8 is nibble | (fifth bit ? 0 : 0xf0).
-	VPBROADCASTD   2(SI), Y8
-	VPSHUFB        Y13, Y8, Y8
-	VPOR           Y12, Y8, Y8
-	VPCMPEQB       Y10, Y8, Y8
-	VPANDN         Y11, Y8, Y8
-	VPOR           Y8, Y2, Y2
-	DECODE_STORE(22)
-	DECQ CX
-	JNZ  do50loop
-	VZEROUPPER
-	RET
+	DECODE_Q5_0(do50loop)
 
 #undef SECOND_HALF
 
