@@ -226,6 +226,21 @@ GLOBL pairShuf<>(SB), RODATA|NOPTR, $128
 // NO_MIN stands in for GROUP4_MINS and BLOCK_MIN in the symmetric formats.
 #define NO_MIN(wb, xb)
 
+// ROW_KERNEL is the body of a QUANT_KERNEL row kernel: CONSTS loads its
+// constants, then each row (label ROWS) runs QUANT_KERNEL(ARGS…) and
+// STORE_ROW_AND_NEXT.
+#define ROW_KERNEL(CONSTS, ROWS, W, DOT, MINS, MIN1, wb, xb, L4, TAIL, L1, DONE) \
+	MOVQ w+0(FP), DX; \
+	CONSTS; \
+ROWS: \
+	MOVQ DX, SI; \
+	MOVQ x+16(FP), DI; \
+	MOVQ nb+24(FP), CX; \
+	QUANT_KERNEL(W, DOT, MINS, MIN1, wb, xb, L4, TAIL, L1, DONE); \
+	STORE_ROW_AND_NEXT(ROWS); \
+	VZEROUPPER; \
+	RET
+
 // QUANT_KERNEL runs W and DOT over CX blocks of wb weight bytes against
 // activation blocks of xb bytes, adds the minimum terms with MINS (groups
 // of four) and MIN1 (single blocks), and leaves the float sum in X0.
@@ -346,133 +361,43 @@ DONE: \
 
 // func dotQ8_0AVX2(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int)
 TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-48
-	MOVQ w+0(FP), DX
-dotQ8_0AVX2rows:
-	MOVQ DX, SI
-	MOVQ x+16(FP), DI
-	MOVQ nb+24(FP), CX
-	Q8_0_CONSTS
-	QUANT_KERNEL(Q8_0_W, DOT_AVX2, NO_MIN, NO_MIN, 34, 34, q80a4, q80atail, q80a1, q80adone)
-	STORE_ROW_AND_NEXT(dotQ8_0AVX2rows)
-	VZEROUPPER
-	RET
+	ROW_KERNEL(Q8_0_CONSTS, dotQ8_0AVX2rows, Q8_0_W, DOT_AVX2, NO_MIN, NO_MIN, 34, 34, q80a4, q80atail, q80a1, q80adone)
 
 // func dotQ4_0AVX2(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int)
 TEXT ·dotQ4_0AVX2(SB), NOSPLIT, $0-48
-	MOVQ w+0(FP), DX
-dotQ4_0AVX2rows:
-	MOVQ DX, SI
-	MOVQ x+16(FP), DI
-	MOVQ nb+24(FP), CX
-	Q4_0_CONSTS
-	QUANT_KERNEL(Q4_0_W, DOT_AVX2, NO_MIN, NO_MIN, 18, 34, q40a4, q40atail, q40a1, q40adone)
-	STORE_ROW_AND_NEXT(dotQ4_0AVX2rows)
-	VZEROUPPER
-	RET
+	ROW_KERNEL(Q4_0_CONSTS, dotQ4_0AVX2rows, Q4_0_W, DOT_AVX2, NO_MIN, NO_MIN, 18, 34, q40a4, q40atail, q40a1, q40adone)
 
 // func dotQ5_0AVX2(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int)
 TEXT ·dotQ5_0AVX2(SB), NOSPLIT, $0-48
-	MOVQ w+0(FP), DX
-dotQ5_0AVX2rows:
-	MOVQ DX, SI
-	MOVQ x+16(FP), DI
-	MOVQ nb+24(FP), CX
-	Q5_0_CONSTS
-	QUANT_KERNEL(Q5_0_W, DOT_AVX2, NO_MIN, NO_MIN, 22, 34, q50a4, q50atail, q50a1, q50adone)
-	STORE_ROW_AND_NEXT(dotQ5_0AVX2rows)
-	VZEROUPPER
-	RET
+	ROW_KERNEL(Q5_0_CONSTS, dotQ5_0AVX2rows, Q5_0_W, DOT_AVX2, NO_MIN, NO_MIN, 22, 34, q50a4, q50atail, q50a1, q50adone)
 
 // func dotQ8_0VNNI(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int)
 TEXT ·dotQ8_0VNNI(SB), NOSPLIT, $0-48
-	MOVQ w+0(FP), DX
-dotQ8_0VNNIrows:
-	MOVQ DX, SI
-	MOVQ x+16(FP), DI
-	MOVQ nb+24(FP), CX
-	Q8_0_CONSTS
-	QUANT_KERNEL(Q8_0_W, DOT_VNNI, NO_MIN, NO_MIN, 34, 34, q80v4, q80vtail, q80v1, q80vdone)
-	STORE_ROW_AND_NEXT(dotQ8_0VNNIrows)
-	VZEROUPPER
-	RET
+	ROW_KERNEL(Q8_0_CONSTS, dotQ8_0VNNIrows, Q8_0_W, DOT_VNNI, NO_MIN, NO_MIN, 34, 34, q80v4, q80vtail, q80v1, q80vdone)
 
 // func dotQ4_0VNNI(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int)
 TEXT ·dotQ4_0VNNI(SB), NOSPLIT, $0-48
-	MOVQ w+0(FP), DX
-dotQ4_0VNNIrows:
-	MOVQ DX, SI
-	MOVQ x+16(FP), DI
-	MOVQ nb+24(FP), CX
-	Q4_0_CONSTS
-	QUANT_KERNEL(Q4_0_W, DOT_VNNI, NO_MIN, NO_MIN, 18, 34, q40v4, q40vtail, q40v1, q40vdone)
-	STORE_ROW_AND_NEXT(dotQ4_0VNNIrows)
-	VZEROUPPER
-	RET
+	ROW_KERNEL(Q4_0_CONSTS, dotQ4_0VNNIrows, Q4_0_W, DOT_VNNI, NO_MIN, NO_MIN, 18, 34, q40v4, q40vtail, q40v1, q40vdone)
 
 // func dotQ5_0VNNI(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int)
 TEXT ·dotQ5_0VNNI(SB), NOSPLIT, $0-48
-	MOVQ w+0(FP), DX
-dotQ5_0VNNIrows:
-	MOVQ DX, SI
-	MOVQ x+16(FP), DI
-	MOVQ nb+24(FP), CX
-	Q5_512_CONSTS
-	QUANT_KERNEL(Q5_0_W_512, DOT_VNNI, NO_MIN, NO_MIN, 22, 34, q50v4, q50vtail, q50v1, q50vdone)
-	STORE_ROW_AND_NEXT(dotQ5_0VNNIrows)
-	VZEROUPPER
-	RET
+	ROW_KERNEL(Q5_512_CONSTS, dotQ5_0VNNIrows, Q5_0_W_512, DOT_VNNI, NO_MIN, NO_MIN, 22, 34, q50v4, q50vtail, q50v1, q50vdone)
 
 // func dotQ4_1AVX2(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int)
 TEXT ·dotQ4_1AVX2(SB), NOSPLIT, $0-48
-	MOVQ w+0(FP), DX
-	Q4_1_CONSTS
-dotQ4_1AVX2rows:
-	MOVQ DX, SI
-	MOVQ x+16(FP), DI
-	MOVQ nb+24(FP), CX
-	QUANT_KERNEL(Q4_1_W, DOT_U_AVX2, GROUP4_MINS, BLOCK_MIN, 20, 36, q41a4, q41atail, q41a1, q41adone)
-	STORE_ROW_AND_NEXT(dotQ4_1AVX2rows)
-	VZEROUPPER
-	RET
+	ROW_KERNEL(Q4_1_CONSTS, dotQ4_1AVX2rows, Q4_1_W, DOT_U_AVX2, GROUP4_MINS, BLOCK_MIN, 20, 36, q41a4, q41atail, q41a1, q41adone)
 
 // func dotQ5_1AVX2(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int)
 TEXT ·dotQ5_1AVX2(SB), NOSPLIT, $0-48
-	MOVQ w+0(FP), DX
-	Q5_1_CONSTS
-dotQ5_1AVX2rows:
-	MOVQ DX, SI
-	MOVQ x+16(FP), DI
-	MOVQ nb+24(FP), CX
-	QUANT_KERNEL(Q5_1_W, DOT_U_AVX2, GROUP4_MINS, BLOCK_MIN, 24, 36, q51a4, q51atail, q51a1, q51adone)
-	STORE_ROW_AND_NEXT(dotQ5_1AVX2rows)
-	VZEROUPPER
-	RET
+	ROW_KERNEL(Q5_1_CONSTS, dotQ5_1AVX2rows, Q5_1_W, DOT_U_AVX2, GROUP4_MINS, BLOCK_MIN, 24, 36, q51a4, q51atail, q51a1, q51adone)
 
 // func dotQ4_1VNNI(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int)
 TEXT ·dotQ4_1VNNI(SB), NOSPLIT, $0-48
-	MOVQ w+0(FP), DX
-	Q4_1_CONSTS
-dotQ4_1VNNIrows:
-	MOVQ DX, SI
-	MOVQ x+16(FP), DI
-	MOVQ nb+24(FP), CX
-	QUANT_KERNEL(Q4_1_W, DOT_U_VNNI, GROUP4_MINS, BLOCK_MIN, 20, 36, q41v4, q41vtail, q41v1, q41vdone)
-	STORE_ROW_AND_NEXT(dotQ4_1VNNIrows)
-	VZEROUPPER
-	RET
+	ROW_KERNEL(Q4_1_CONSTS, dotQ4_1VNNIrows, Q4_1_W, DOT_U_VNNI, GROUP4_MINS, BLOCK_MIN, 20, 36, q41v4, q41vtail, q41v1, q41vdone)
 
 // func dotQ5_1VNNI(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int)
 TEXT ·dotQ5_1VNNI(SB), NOSPLIT, $0-48
-	MOVQ w+0(FP), DX
-	Q5_512_CONSTS
-dotQ5_1VNNIrows:
-	MOVQ DX, SI
-	MOVQ x+16(FP), DI
-	MOVQ nb+24(FP), CX
-	QUANT_KERNEL(Q5_1_W_512, DOT_U_VNNI, GROUP4_MINS, BLOCK_MIN, 24, 36, q51v4, q51vtail, q51v1, q51vdone)
-	STORE_ROW_AND_NEXT(dotQ5_1VNNIrows)
-	VZEROUPPER
-	RET
+	ROW_KERNEL(Q5_512_CONSTS, dotQ5_1VNNIrows, Q5_1_W_512, DOT_U_VNNI, GROUP4_MINS, BLOCK_MIN, 24, 36, q51v4, q51vtail, q51v1, q51vdone)
 
 // K_SUPERBLOCK_HEADER prepares a Q4_K/Q5_K super-block at SI against the
 // Q8_K block at DI: d·dx broadcast in Y6; the eight 6-bit scales unpacked
