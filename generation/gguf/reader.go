@@ -72,20 +72,11 @@ func (t *TensorInfo) Elements() uint64 {
 // Open memory-maps the GGUF file at path and parses its header. Tensor data
 // returned by TensorData aliases the mapping and is valid until Close.
 func Open(path string) (*File, error) {
-	fh, err := os.Open(path)
+	data, unmap, err := mapPath("gguf", path)
 	if err != nil {
-		return nil, fmt.Errorf("gguf: open %s: %w", path, err)
+		return nil, err
 	}
-	defer fh.Close()
-	st, err := fh.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("gguf: stat %s: %w", path, err)
-	}
-	data, unmap, err := mapFile(fh, st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("gguf: map %s: %w", path, err)
-	}
-	f, err := parse(path, nil, data, st.Size())
+	f, err := parse(path, nil, data, int64(len(data)))
 	if err != nil {
 		unmap()
 		return nil, err
@@ -93,6 +84,25 @@ func Open(path string) (*File, error) {
 	f.data = data
 	f.unmap = unmap
 	return f, nil
+}
+
+// mapPath opens path and maps the whole file read-only (see mapFile);
+// format names the kind of file in errors.
+func mapPath(format, path string) ([]byte, func() error, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: open %s: %w", format, path, err)
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: stat %s: %w", format, path, err)
+	}
+	data, unmap, err := mapFile(fh, st.Size())
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: map %s: %w", format, path, err)
+	}
+	return data, unmap, nil
 }
 
 // Read parses a GGUF file of the given size from r. TensorData then reads

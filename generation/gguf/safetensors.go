@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"sort"
 	"strings"
 )
@@ -58,18 +57,9 @@ func (t *SafeTensor) Float32s() ([]float32, error) {
 
 // OpenSafetensors memory-maps and parses the safetensors file at path.
 func OpenSafetensors(path string) (*Safetensors, error) {
-	fh, err := os.Open(path)
+	data, unmap, err := mapPath("safetensors", path)
 	if err != nil {
-		return nil, fmt.Errorf("safetensors: open %s: %w", path, err)
-	}
-	defer fh.Close()
-	st, err := fh.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("safetensors: stat %s: %w", path, err)
-	}
-	data, unmap, err := mapFile(fh, st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("safetensors: map %s: %w", path, err)
+		return nil, err
 	}
 	s, err := parseSafetensors(path, data)
 	if err != nil {
