@@ -305,7 +305,7 @@ func (d *Dense) PutVectors(ctx context.Context, ps []Passage, vecs [][]float32) 
 			}
 			u[j] = x
 		}
-		normalize(u)
+		tensor.NormalizeL2(u)
 		units[i] = u
 	}
 

@@ -64,7 +64,7 @@ func (d *Dense) SearchVector(ctx context.Context, q []float32, k int, f Filter) 
 	}
 	unit := make([]float32, d.padDim)
 	copy(unit, q)
-	normalize(unit)
+	tensor.NormalizeL2(unit)
 	if isZero(unit) {
 		return nil, nil // an empty query matches nothing
 	}

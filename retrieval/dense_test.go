@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"zhiwen/generation/tensor"
 )
 
 func TestHashEmbedder(t *testing.T) {
@@ -71,7 +72,7 @@ func randomUnitVectors(rng *rand.Rand, n, dim int) [][]float32 {
 		for j := range v {
 			v[j] = float32(rng.NormFloat64())
 		}
-		normalize(v)
+		tensor.NormalizeL2(v)
 		out[i] = v
 	}
 	return out

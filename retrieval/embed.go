@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+	"zhiwen/generation/tensor"
 )
 
 // HashEmbedder is the weight-free built-in Embedder: it hashes character
@@ -237,23 +238,8 @@ func (h *HashEmbedder) embed(text string) []float32 {
 		}
 		v[idx] += float32(w)
 	}
-	normalize(v)
+	tensor.NormalizeL2(v)
 	return v
-}
-
-// normalize scales v to unit L2 length in place; a zero vector stays zero.
-func normalize(v []float32) {
-	var s float64
-	for _, x := range v {
-		s += float64(x) * float64(x)
-	}
-	if s == 0 {
-		return
-	}
-	inv := float32(1 / math.Sqrt(s))
-	for i := range v {
-		v[i] *= inv
-	}
 }
 
 // stopChars are the most frequent Chinese function characters; features made

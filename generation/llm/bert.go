@@ -155,7 +155,7 @@ func (b *Bert) Embed(ctx context.Context, tokens []int) ([]float32, error) {
 	default:
 		copy(out, states[:hd])
 	}
-	normalizeL2(out)
+	tensor.NormalizeL2(out)
 	return out, nil
 }
 
@@ -234,16 +234,3 @@ func (b *Bert) Encode(ctx context.Context, tokens []int) ([]float32, error) {
 	return x, nil
 }
 
-func normalizeL2(v []float32) {
-	var ss float64
-	for _, x := range v {
-		ss += float64(x) * float64(x)
-	}
-	if ss == 0 {
-		return
-	}
-	inv := float32(1 / math.Sqrt(ss))
-	for i := range v {
-		v[i] *= inv
-	}
-}

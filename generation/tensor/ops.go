@@ -39,6 +39,22 @@ func dotRowsRef(dst, m []float32, stride int, x []float32) {
 	}
 }
 
+// NormalizeL2 scales v to unit L2 length in place (summing squares in
+// float64); a zero vector stays zero.
+func NormalizeL2(v []float32) {
+	var ss float64
+	for _, x := range v {
+		ss += float64(x) * float64(x)
+	}
+	if ss == 0 {
+		return
+	}
+	inv := float32(1 / math.Sqrt(ss))
+	for i := range v {
+		v[i] *= inv
+	}
+}
+
 // Axpy computes y += alpha·x. It panics if the lengths differ.
 func Axpy(alpha float32, x, y []float32) {
 	mustSameLen("Axpy", len(x), len(y))
