@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+
 	"zhiwen/generation/tensor"
 )
 
