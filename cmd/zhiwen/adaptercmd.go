@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -29,17 +30,11 @@ func init() {
 				if len(args) != 0 {
 					return fmt.Errorf("%w: adapters list takes no arguments", errUsage)
 				}
-				home, cfg, err := homeConfig()
+				home, m, err := adapterModel(*model)
 				if err != nil {
 					return err
 				}
-				if *model == "" {
-					*model = cfg.Model
-				}
-				if *model == "" {
-					return fmt.Errorf("%w: --model is required (no model is configured)", errUsage)
-				}
-				list, err := listAdapters(*model, filepath.Join(home, "adapters"))
+				list, err := listAdapters(m, filepath.Join(home, "adapters"))
 				if err != nil {
 					return err
 				}
@@ -89,17 +84,11 @@ func init() {
 				if !ok {
 					return fmt.Errorf("%w: unknown --type %q (want %s)", errUsage, *typ, strings.Join(quantNames(), ", "))
 				}
-				home, cfg, err := homeConfig()
+				home, m, err := adapterModel(*model)
 				if err != nil {
 					return err
 				}
-				if *model == "" {
-					*model = cfg.Model
-				}
-				if *model == "" {
-					return fmt.Errorf("%w: --model is required (no model is configured)", errUsage)
-				}
-				return mergeAdapters(ctx, *model, filepath.Join(home, "adapters"), adapters, q, args[0])
+				return mergeAdapters(ctx, m, filepath.Join(home, "adapters"), adapters, q, args[0])
 			}
 		},
 	})
@@ -288,4 +277,18 @@ func mergedSize(f *gguf.File, set *llm.AdapterSet, typ tensor.DType) int64 {
 		n += rows * int64(cols/t.BlockSize()*t.BlockBytes())
 	}
 	return n
+}
+
+// adapterModel returns the data directory and the base model the adapter
+// commands work on: the --model flag, else the configured model.
+func adapterModel(flag string) (home, model string, err error) {
+	home, cfg, err := homeConfig()
+	if err != nil {
+		return "", "", err
+	}
+	model = cmp.Or(flag, cfg.Model)
+	if model == "" {
+		return "", "", fmt.Errorf("%w: --model is required (no model is configured)", errUsage)
+	}
+	return home, model, nil
 }
