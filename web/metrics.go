@@ -2,7 +2,9 @@ package web
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -90,12 +92,7 @@ func (s *Server) serveMetrics(c *gin.Context) {
 		fmt.Fprintf(&b, "zhiwen_http_requests_total{method=%q,route=%q,code=%q} %d\n", k.method, k.route, k.code, m.requests[k])
 	}
 	b.WriteString("# HELP zhiwen_http_request_duration_seconds HTTP request latency by route.\n# TYPE zhiwen_http_request_duration_seconds histogram\n")
-	routes := make([]string, 0, len(m.latency))
-	for r := range m.latency {
-		routes = append(routes, r)
-	}
-	sort.Strings(routes)
-	for _, r := range routes {
+	for _, r := range slices.Sorted(maps.Keys(m.latency)) {
 		h := m.latency[r]
 		var cum uint64
 		for i, le := range latencyBuckets {
@@ -107,12 +104,7 @@ func (s *Server) serveMetrics(c *gin.Context) {
 		fmt.Fprintf(&b, "zhiwen_http_request_duration_seconds_count{route=%q} %d\n", r, h.n)
 	}
 	b.WriteString("# HELP zhiwen_answers_total Answers given, by backend.\n# TYPE zhiwen_answers_total counter\n")
-	backends := make([]string, 0, len(m.answers))
-	for k := range m.answers {
-		backends = append(backends, k)
-	}
-	sort.Strings(backends)
-	for _, k := range backends {
+	for _, k := range slices.Sorted(maps.Keys(m.answers)) {
 		fmt.Fprintf(&b, "zhiwen_answers_total{backend=%q} %d\n", k, m.answers[k])
 	}
 	fmt.Fprintf(&b, "# HELP zhiwen_answers_refused_total Answers that refused for lack of support.\n# TYPE zhiwen_answers_refused_total counter\nzhiwen_answers_refused_total %d\n", m.refusals)
