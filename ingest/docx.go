@@ -29,12 +29,9 @@ func (docxLoader) Sniff(head []byte) bool {
 }
 
 func (docxLoader) Parse(ctx context.Context, name string, data []byte) (*Parsed, error) {
-	z, err := openZip(name, data, limitsFrom(ctx))
+	z, err := openOffice(ctx, name, data, "document")
 	if err != nil {
 		return nil, err
-	}
-	if z.has("EncryptionInfo") || z.has("EncryptedPackage") {
-		return nil, newParseError(name, ErrEncrypted, "the document is encrypted", nil)
 	}
 	main := officeMainPart(z, "word/document.xml")
 	if !z.has(main) {
@@ -77,6 +74,19 @@ func (docxLoader) Parse(ctx context.Context, name string, data []byte) (*Parsed,
 		p.Title = w.title
 	}
 	return p, nil
+}
+
+// openOffice opens an Office Open XML package (what: "document",
+// "workbook") within the size limits, refusing an encrypted one.
+func openOffice(ctx context.Context, name string, data []byte, what string) (*zipArchive, error) {
+	z, err := openZip(name, data, limitsFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	if z.has("EncryptionInfo") || z.has("EncryptedPackage") {
+		return nil, newParseError(name, ErrEncrypted, "the "+what+" is encrypted", nil)
+	}
+	return z, nil
 }
 
 // officeMainPart finds the main part named by the package relationships

@@ -32,12 +32,9 @@ const maxSheetColumns = 16384
 type xlsxSheet struct{ name, rid string }
 
 func (xlsxLoader) Parse(ctx context.Context, name string, data []byte) (*Parsed, error) {
-	z, err := openZip(name, data, limitsFrom(ctx))
+	z, err := openOffice(ctx, name, data, "workbook")
 	if err != nil {
 		return nil, err
-	}
-	if z.has("EncryptionInfo") || z.has("EncryptedPackage") {
-		return nil, newParseError(name, ErrEncrypted, "the workbook is encrypted", nil)
 	}
 	main := officeMainPart(z, "xl/workbook.xml")
 	wb, err := z.read(main)
