@@ -94,8 +94,8 @@ func tileKernelSets() []tileKernelSet {
 		}})
 	}
 	if hasVNNI {
-		q4k := tileKernel{decodeRowQ4K, dotsQ4KVNNI, false, nil, nil}
-		q6k := tileKernel{decodeRowQ6K, dotsQ6KVNNI, false, nil, nil}
+		q4k := tileKernel{decodeRowQ4K, kQuantDots(q4kDecoded, tileDotsQ4KVNNI), false, nil, nil}
+		q6k := tileKernel{decodeRowQ6K, kQuantDots(q6kDecoded, tileDotsQ6KVNNI), false, nil, nil}
 		sets = append(sets, tileKernelSet{"avx512vnni-kquants", map[DType]tileKernel{Q4_K: q4k, Q6_K: q6k}})
 		pack := (*Activations).ensurePacked
 		sets = append(sets, tileKernelSet{"avx512vnni", map[DType]tileKernel{
@@ -225,17 +225,6 @@ func dotsPackedVNNI(q []byte, d []float32, nb int, a *Activations, t0, ntok int,
 	}
 }
 
-// dotsQ4KVNNI adapts tileDotsQ4KVNNI, checking the bounds it trusts.
-func dotsQ4KVNNI(q []byte, _ []float32, nb int, a *Activations, t0, ntok int, dst []float32, dstStride int) {
-	if ntok == 0 || nb == 0 {
-		return
-	}
-	_ = q[nb*q4kDecoded-1]
-	_ = a.data[(t0+ntok)*a.stride-1]
-	_ = dst[(ntok-1)*dstStride]
-	tileDotsQ4KVNNI(&q[0], nb, &a.data[t0*a.stride], a.stride, &dst[0], dstStride, ntok)
-}
-
 // dots2PackedVNNI runs tile8PackedVNNI (two weight rows × four activation
 // rows); a last one to three activation rows go through it one at a time.
 func dots2PackedVNNI(q0, q1 []byte, d0, d1 []float32, nb int, a *Activations, t0, ntok int, dst []float32, dstStride int) {
@@ -258,13 +247,17 @@ func dots2PackedVNNI(q0, q1 []byte, d0, d1 []float32, nb int, a *Activations, t0
 	}
 }
 
-// dotsQ6KVNNI adapts tileDotsQ6KVNNI, checking the bounds it trusts.
-func dotsQ6KVNNI(q []byte, _ []float32, nb int, a *Activations, t0, ntok int, dst []float32, dstStride int) {
-	if ntok == 0 || nb == 0 {
-		return
+// kQuantDots adapts a K-quant tile kernel (tileDotsQ4KVNNI,
+// tileDotsQ6KVNNI) over weights decoded to decoded bytes per block,
+// checking the bounds it trusts.
+func kQuantDots(decoded int, kernel func(q *byte, nb int, x *byte, xStride int, dst *float32, dstStride, ntok int)) func(q []byte, _ []float32, nb int, a *Activations, t0, ntok int, dst []float32, dstStride int) {
+	return func(q []byte, _ []float32, nb int, a *Activations, t0, ntok int, dst []float32, dstStride int) {
+		if ntok == 0 || nb == 0 {
+			return
+		}
+		_ = q[nb*decoded-1]
+		_ = a.data[(t0+ntok)*a.stride-1]
+		_ = dst[(ntok-1)*dstStride]
+		kernel(&q[0], nb, &a.data[t0*a.stride], a.stride, &dst[0], dstStride, ntok)
 	}
-	_ = q[nb*q6kDecoded-1]
-	_ = a.data[(t0+ntok)*a.stride-1]
-	_ = dst[(ntok-1)*dstStride]
-	tileDotsQ6KVNNI(&q[0], nb, &a.data[t0*a.stride], a.stride, &dst[0], dstStride, ntok)
 }
