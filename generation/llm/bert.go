@@ -233,4 +233,3 @@ func (b *Bert) Encode(ctx context.Context, tokens []int) ([]float32, error) {
 	}
 	return x, nil
 }
-
