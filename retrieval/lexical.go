@@ -25,7 +25,7 @@ const (
 	metaSep = "\x1f"
 	// lexBatchSize bounds the documents per bleve batch (see writeBatch,
 	// which it matches so that one write makes one segment).
-	lexBatchSize = 1024
+	lexBatchSize = 2048
 	// lexMaxDFRatio: a query term in more than this fraction of the
 	// passages (a character such as 的 or 是) is dropped from the query once
 	// the index holds lexMinDocsForPruning passages. Such terms carry almost

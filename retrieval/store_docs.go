@@ -17,11 +17,12 @@ import (
 
 // writeBatch is how many passages go to both indexes at a time (and between
 // progress reports). Larger batches make fewer bleve segments to build and
-// merge: on 2 MB Chinese documents 1024 ingests ~1.05 MB/s against 0.87 at
-// 512 and 0.77 at 256, for a peak RSS of ~365 MB against 250 and 190
-// (docs/BENCHMARKS.md). Passages are at most one chunk budget long, so a
-// batch's memory is bounded.
-var writeBatch = 1024
+// merge: on 2 MB Chinese documents (1,188 chunks) 2048 ingests 2.25–2.32
+// MB/s against 2.04–2.07 at 1024 in the same minutes, for a peak RSS of
+// 410–455 MB against ~365 (docs/BENCHMARKS.md; 512 and 256 were slower
+// still). Passages are at most one chunk budget long, so a batch's memory
+// is bounded.
+var writeBatch = 2048
 
 // testHook is called at the crash points of the write protocol (tests kill
 // the process there). point names the step; n counts passages where useful.
