@@ -177,11 +177,14 @@ func benchModel(ctx context.Context, path string, cfg benchConfig) (benchResult,
 	if _, err := llm.MeasureSpeed(ctx, m, 4, 2, 7); err != nil {
 		return res, fmt.Errorf("bench %s: %w", path, err)
 	}
-	// The weights as mapped: streaming them measures the decode ceiling.
-	var weights [][]byte
-	for i := range f.Tensors {
-		if data, err := f.TensorData(&f.Tensors[i]); err == nil {
-			weights = append(weights, data)
+	// The weights as the decode reads them (mapped, or copied into the
+	// kernels' layout): streaming them measures the decode ceiling.
+	weights := llm.DecodeWeights(m)
+	if weights == nil {
+		for i := range f.Tensors {
+			if data, err := f.TensorData(&f.Tensors[i]); err == nil {
+				weights = append(weights, data)
+			}
 		}
 	}
 	var pp, tg, bws, effs []float64

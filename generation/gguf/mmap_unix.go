@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"unsafe"
 )
 
 // mapFile maps size bytes of fh read-only. An empty file maps to an empty
@@ -22,4 +23,27 @@ func mapFile(fh *os.File, size int64) ([]byte, func() error, error) {
 		return nil, nil, fmt.Errorf("mmap: %w", err)
 	}
 	return data, func() error { return syscall.Munmap(data) }, nil
+}
+
+// mapsFiles reports that Open maps files (rather than reading them).
+const mapsFiles = true
+
+// releasePages drops the pages wholly inside b, part of a shared read-only
+// file mapping, from this process's resident set (MADV_DONTNEED: for such
+// a mapping the contents stay, in the page cache).
+func releasePages(b []byte) {
+	page := os.Getpagesize()
+	off := 0
+	if r := int(uintptr(unsafe.Pointer(unsafe.SliceData(b))) % uintptr(page)); r != 0 {
+		off = page - r
+	}
+	if off >= len(b) {
+		return
+	}
+	n := (len(b) - off) / page * page
+	if n == 0 {
+		return
+	}
+	// Best effort: a failure leaves the pages resident, nothing worse.
+	_ = syscall.Madvise(b[off:off+n], syscall.MADV_DONTNEED)
 }

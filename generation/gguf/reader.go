@@ -10,6 +10,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"unsafe"
 )
 
 // Magic is the first four bytes of every GGUF file.
@@ -44,6 +45,7 @@ type File struct {
 	data        []byte      // whole file when mapped or held in memory
 	ra          io.ReaderAt // used when data is nil
 	unmap       func() error
+	mapped      bool // data is a shared, read-only mapping of the file
 	closed      bool
 }
 
@@ -83,6 +85,7 @@ func Open(path string) (*File, error) {
 	}
 	f.data = data
 	f.unmap = unmap
+	f.mapped = mapsFiles
 	return f, nil
 }
 
@@ -114,6 +117,24 @@ func Read(r io.ReaderAt, size int64) (*File, error) {
 	}
 	f.ra = r
 	return f, nil
+}
+
+// Release tells the system that this process will not read data, tensor
+// bytes returned by TensorData, again soon: the mapped pages wholly inside
+// it leave the process's resident memory (the page cache keeps them, and a
+// later read faults them back in, so data stays valid). A loader calls it
+// after copying a tensor into another layout, so that the copy does not
+// count twice. It does nothing where the file is not memory-mapped.
+func (f *File) Release(data []byte) {
+	if !f.mapped || f.closed || len(data) == 0 || len(f.data) == 0 {
+		return
+	}
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(f.data)))
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
+	if p < base || p+uintptr(len(data)) > base+uintptr(len(f.data)) {
+		return // not this file's bytes
+	}
+	releasePages(data)
 }
 
 // Close releases the file mapping. Slices returned by TensorData must not

@@ -85,6 +85,13 @@ type LoadOptions struct {
 	// ContextLen overrides the model's context length when > 0 (and then
 	// also sizes NewCache(0) beyond DefaultContextLen).
 	ContextLen int
+	// KeepLayout reads every weight in place from the mapped file. By
+	// default the matrices for which this machine has a faster decode
+	// kernel in another layout (Q4_0 with AVX-512 VNNI: rows interleaved
+	// eight at a time, see tensor.Matrix.Interleave) are copied into it at
+	// load and their file pages released, which leaves resident memory
+	// the same and results identical bit for bit.
+	KeepLayout bool
 }
 
 // Network is what a loader builds: a Model (decoder) or an Encoder.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"zhiwen/generation/gguf"
@@ -445,5 +446,56 @@ func TestChunkedPrefill(t *testing.T) {
 	last := all[(len(tokens)-1)*shape.Vocab:]
 	if e := relErr(chunked, last); e > 1e-5 {
 		t.Fatalf("chunked prefill differs from one pass by %.3g", e)
+	}
+}
+
+// TestDecodeLayoutMatchesFileLayout checks that a Q4_0 model loaded into
+// the decode kernels' interleaved layout (the default where this machine
+// has that kernel: AVX-512 VNNI) gives exactly the logits of the same model
+// read in place (KeepLayout), in prefill and in cached decoding, and that
+// the interleaved copy really is used where the kernel exists.
+func TestDecodeLayoutMatchesFileLayout(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.gguf")
+	if err := SynthesizeModel(context.Background(), path, tinyShape("qwen2"), QuantMix{Name: "Q4_0", Base: tensor.Q4_0}, 7); err != nil {
+		t.Fatal(err)
+	}
+	f := openGGUF(t, path)
+	logits := func(keep bool) ([][]float32, bool) {
+		n, err := LoadNetwork(f, LoadOptions{KeepLayout: keep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := n.(*Decoder)
+		ctx, cache := context.Background(), d.NewCache(0)
+		tokens := []int{3, 17, 42, 5, 88, 1, 64, 23}
+		var out [][]float32
+		got, err := d.Forward(ctx, tokens[:5], 0, cache)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, got)
+		for i := 5; i < len(tokens); i++ {
+			if got, err = d.Forward(ctx, tokens[i:i+1], i, cache); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, got)
+		}
+		return out, d.layers[0].q.w.Interleaved() && d.output.Interleaved()
+	}
+	want, kept := logits(true)
+	got, interleaved := logits(false)
+	if kept {
+		t.Fatal("KeepLayout still interleaved the weights")
+	}
+	if strings.HasPrefix(tensor.KernelName(), "avx512") && !interleaved {
+		t.Fatalf("kernels %s have the strip decode kernel, but the Q4_0 weights were not interleaved", tensor.KernelName())
+	}
+	t.Logf("kernels %s, interleaved %v", tensor.KernelName(), interleaved)
+	for i := range want {
+		for j := range want[i] {
+			if got[i][j] != want[i][j] {
+				t.Fatalf("step %d logit %d: %v interleaved, %v in the file's layout", i, j, got[i][j], want[i][j])
+			}
+		}
 	}
 }

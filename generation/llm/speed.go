@@ -50,6 +50,32 @@ func MeasureSpeed(ctx context.Context, m Model, promptTokens, genTokens int, see
 	return res, nil
 }
 
+// DecodeWeights returns the memory one decode step of m streams, the
+// matrices as its kernels read them (see LoadOptions.KeepLayout), or nil
+// for a network this package does not know the layout of. Streaming it
+// measures the decode speed ceiling without touching pages the model does
+// not use.
+func DecodeWeights(m Network) [][]byte {
+	d, ok := m.(*Decoder)
+	if !ok {
+		return nil
+	}
+	var out [][]byte
+	add := func(ls ...linear) {
+		for _, l := range ls {
+			if l.w != nil {
+				out = append(out, l.w.DecodeBytes()...)
+			}
+		}
+	}
+	for i := range d.layers {
+		ly := &d.layers[i]
+		add(ly.qkv, ly.q, ly.k, ly.v, ly.o, ly.gateUp, ly.gate, ly.up, ly.down)
+	}
+	add(linear{w: d.output})
+	return out
+}
+
 // DecodeBytesPerToken estimates the weight bytes one decode step reads: every
 // matrix once, except that the embedding table costs one row unless it also
 // serves as the output layer. Divided into the memory bandwidth it gives the

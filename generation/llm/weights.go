@@ -96,6 +96,17 @@ func (w *Weights) Matrix(name string, rows, cols int) (*tensor.Matrix, error) {
 	return m, nil
 }
 
+// decodeLayout copies m, a matrix the decoder multiplies by one token at a
+// time, into the layout of this machine's fastest decode kernel where it
+// has one (tensor.Matrix.Interleave), releasing m's pages of the mapped
+// file as they are copied, so that the copy takes their place in memory;
+// o.KeepLayout keeps the file's layout.
+func (w *Weights) decodeLayout(m *tensor.Matrix, o LoadOptions) {
+	if !o.KeepLayout {
+		m.Interleave(w.File.Release)
+	}
+}
+
 // OptMatrix is Matrix for a tensor that may be absent (nil, nil).
 func (w *Weights) OptMatrix(name string, rows, cols int) (*tensor.Matrix, error) {
 	if !w.Has(name) {

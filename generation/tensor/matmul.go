@@ -106,6 +106,8 @@ const decodedBytes = 96
 type decodeScratch struct {
 	q, q2 []byte
 	d, d2 []float32
+	// strips holds rows rebuilt from strips (see Interleave).
+	strips stripCache
 }
 
 var decodeScratches = sync.Pool{New: func() any { return new(decodeScratch) }}
@@ -129,7 +131,6 @@ var tileJobs = sync.Pool{New: func() any { return new(tileJob) }}
 func (j *tileJob) runRange(lo, hi int) {
 	w, a := j.w, j.a
 	nb := w.Cols / w.Type.BlockSize()
-	rb := RowBytes(w.Type, w.Cols)
 	s := decodeScratches.Get().(*decodeScratch)
 	// decodedBytes per 32 elements covers every decoded layout.
 	need := decodedBytes * w.Cols / QK
@@ -146,16 +147,17 @@ func (j *tileJob) runRange(lo, hi int) {
 		r := r0
 		if j.k.dots2 != nil {
 			for ; r+2 <= r1; r += 2 {
-				j.k.decode(w.Data[r*rb:(r+1)*rb], nb, q, d)
-				j.k.decode(w.Data[(r+1)*rb:(r+2)*rb], nb, q2, d2)
+				j.k.decode(s.strips.row(w, r), nb, q, d)
+				j.k.decode(s.strips.row(w, r+1), nb, q2, d2)
 				j.k.dots2(q, q2, d, d2, nb, a, t0, t1-t0, j.dst[t0*w.Rows+r:], w.Rows)
 			}
 		}
 		for ; r < r1; r++ {
-			j.k.decode(w.Data[r*rb:(r+1)*rb], nb, q, d)
+			j.k.decode(s.strips.row(w, r), nb, q, d)
 			j.k.dots(q, d, nb, a, t0, t1-t0, j.dst[t0*w.Rows+r:], w.Rows)
 		}
 	}
+	s.strips.w = nil // keep no matrix alive from the pool
 	decodeScratches.Put(s)
 }
 

@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"sync"
 	"unsafe"
 )
 
@@ -13,6 +14,9 @@ type Matrix struct {
 	Type       DType
 	Rows, Cols int
 	Data       []byte
+	// strips, when set, holds the rows in the row-interleaved layout of
+	// the fastest decode kernel (see Interleave).
+	strips []byte
 }
 
 // NewMatrix wraps data as a rows×cols matrix of type t, checking that t is
@@ -54,8 +58,20 @@ func (m *Matrix) Row(i int, dst []float32) {
 	if len(dst) < m.Cols {
 		panic(fmt.Sprintf("tensor: Row destination has %d elements, need %d", len(dst), m.Cols))
 	}
+	if i < m.stripRowCount() {
+		buf := rowBuffers.Get().(*[]byte)
+		if rb := RowBytes(m.Type, m.Cols); cap(*buf) < rb {
+			*buf = make([]byte, rb)
+		}
+		dequantizeInto(m.Type, m.encodedRow(i, *buf), dst[:m.Cols])
+		rowBuffers.Put(buf)
+		return
+	}
 	dequantizeInto(m.Type, m.rowData(i), dst[:m.Cols])
 }
+
+// rowBuffers are scratch rows for rows rebuilt from strips.
+var rowBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // float32Bytes views a float32 slice as its little-endian bytes (no copy).
 func float32Bytes(x []float32) []byte {

@@ -27,17 +27,51 @@ type mulJob struct {
 	quant  quantizeJob
 	split  splitter
 	// parts, when not empty, are the matrices (one for MatVec, several for
-	// MatVecs) whose rows, one after another, make up the job's row range
-	// for the decode kernel mv.
+	// MatVecs) whose units (see mvPart), one after another, make up the
+	// job's range for the decode kernels.
 	parts []mvPart
 }
 
 // mvPart is one matrix of a decode job: its weights, its output, and the
-// job row at which its rows begin.
+// job unit at which its units begin. A unit is a strip of eight rows for
+// the rows w holds in strips (see Interleave), then one row for each of
+// the others.
 type mvPart struct {
-	data  []byte
+	w     *Matrix
 	dst   []float32
 	first int
+	units int
+}
+
+// newMVPart describes w's rows, writing to dst, as units from first on.
+func newMVPart(w *Matrix, dst []float32, first int) mvPart {
+	ns := w.stripRowCount() / stripRows
+	return mvPart{w: w, dst: dst[:w.Rows], first: first, units: ns + w.Rows - ns*stripRows}
+}
+
+// run computes the part's units [ua, ub).
+func (p *mvPart) run(j *mulJob, ua, ub int) {
+	ns := p.w.stripRowCount() / stripRows
+	if ua < ns {
+		stripMatVec(p.w, ua, min(ub, ns), j.x, j.side, p.dst)
+	}
+	if ub <= ns {
+		return
+	}
+	r0, r1 := ns*stripRows+max(ua, ns)-ns, ns*stripRows+ub-ns
+	rb := j.rowBytes
+	j.mv(p.w.Data[r0*rb:r1*rb], rb, j.x, j.side, p.w.Cols, p.dst[r0:r1])
+}
+
+// decodeChunk is the fewest units per chunk of a decode job: a
+// minRowsPerChunk's worth of rows, counted in strips when ws are
+// interleaved.
+func decodeChunk(rowBytes int, interleaved bool) int {
+	c := minRowsPerChunk(rowBytes, 1)
+	if interleaved {
+		c = max(1, c/stripRows)
+	}
+	return c
 }
 
 var mulJobs = sync.Pool{New: func() any { return new(mulJob) }}
@@ -45,10 +79,10 @@ var mulJobs = sync.Pool{New: func() any { return new(mulJob) }}
 func (j *mulJob) runRange(lo, hi int) {
 	w, rb, cols, rows := j.w.Data, j.rowBytes, j.w.Cols, j.w.Rows
 	if len(j.parts) > 0 {
-		for _, p := range j.parts {
-			a, b := max(lo, p.first), min(hi, p.first+len(p.dst))
-			if a < b {
-				j.mv(p.data[(a-p.first)*rb:(b-p.first)*rb], rb, j.x, j.side, cols, p.dst[a-p.first:b-p.first])
+		for i := range j.parts {
+			p := &j.parts[i]
+			if a, b := max(lo, p.first), min(hi, p.first+p.units); a < b {
+				p.run(j, a-p.first, b-p.first)
 			}
 		}
 		return
@@ -140,7 +174,10 @@ func MatMul(dst []float32, w *Matrix, x []float32, n int) {
 		if at == Q8_0 && quantizeQ8_0Blocks != nil {
 			j.quantizeDecode(w.Type, x)
 			if j.mv != nil {
-				j.parts = append(j.parts, mvPart{data: w.Data[:w.Rows*j.rowBytes], dst: dst[:w.Rows]})
+				j.parts = append(j.parts, newMVPart(w, dst, 0))
+				parallelFor(&j.split, j, j.parts[0].units, decodeChunk(j.rowBytes, w.strips != nil))
+				j.release()
+				return
 			}
 		} else {
 			j.quant = quantizeJob{t: at, src: x, cols: w.Cols, dst: j.x, dstRows: j.xStride}
@@ -199,7 +236,6 @@ func MatVecs(dsts [][]float32, ws []*Matrix, x []float32) {
 	}
 	fused := len(ws) > 0 && quantizeQ8_0Blocks != nil && activeQ8MatVec[ws[0].Type] != nil &&
 		activationType(ws[0].Type) == Q8_0 && len(x) == ws[0].Cols && ws[0].Cols%QK == 0
-	rows := 0
 	for i, w := range ws {
 		if w.Type != ws[0].Type || w.Cols != ws[0].Cols {
 			fused = false
@@ -207,7 +243,6 @@ func MatVecs(dsts [][]float32, ws []*Matrix, x []float32) {
 		if rb := RowBytes(w.Type, w.Cols); rb <= 0 || len(w.Data) < w.Rows*rb || len(dsts[i]) < w.Rows {
 			fused = false
 		}
-		rows += w.Rows
 	}
 	if !fused {
 		for i, w := range ws {
@@ -220,12 +255,14 @@ func MatVecs(dsts [][]float32, ws []*Matrix, x []float32) {
 	j.w, j.rowBytes, j.n = w0, RowBytes(w0.Type, w0.Cols), 1
 	j.activationRows(Q8_0, w0.Cols, 1)
 	j.quantizeDecode(w0.Type, x)
-	first := 0
+	units, interleaved := 0, true
 	for i, w := range ws {
-		j.parts = append(j.parts, mvPart{data: w.Data[:w.Rows*j.rowBytes], dst: dsts[i][:w.Rows], first: first})
-		first += w.Rows
+		p := newMVPart(w, dsts[i], units)
+		j.parts = append(j.parts, p)
+		units += p.units
+		interleaved = interleaved && w.strips != nil
 	}
-	parallelFor(&j.split, j, rows, minRowsPerChunk(j.rowBytes, 1))
+	parallelFor(&j.split, j, units, decodeChunk(j.rowBytes, interleaved))
 	j.release()
 }
 

@@ -1,0 +1,214 @@
+package tensor
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync"
+)
+
+// The row-interleaved ("strip") layout of a Q4_0 matrix, which the fastest
+// decode kernel reads. Rows are grouped eight at a time into strips; for
+// each block b of its rows, a strip stores
+//
+//	16 bytes: the eight rows' f16 scales, row 0 first;
+//	128 bytes: the rows' 16 nibble bytes four at a time: bytes 0–3 of rows
+//	0…7, then bytes 4–7 of rows 0…7, and so on,
+//
+// 144 bytes in all, the size of the eight rows' blocks: a strip is eight
+// rows long and the copy is as large as the weights it replaces. With a
+// dword of every row in one 32-byte load, the kernel's int32 lanes each
+// belong to one row, so it never sums lanes across a register, the work
+// that dominates the row-by-row kernel (see strips_amd64.s). llama.cpp's
+// CPU back end repacks Q4_0 for the same reason.
+const (
+	stripRows      = 8
+	stripBlockSize = stripRows * 18
+)
+
+// stripMu serialises Interleave calls.
+var stripMu sync.Mutex
+
+// Interleave stores a copy of m's rows in the row-interleaved layout that
+// this machine's fastest decode kernel reads, when there is such a kernel
+// for m's type and shape (today: Q4_0 with AVX-512 VNNI, whole groups of
+// four blocks per row, at least eight rows), and reports whether it did.
+// From then on MatVec, MatVecs, MatMul and Row read the copy; Data is left
+// as it was and is read only for the last Rows mod 8 rows, so the pages of
+// a mapped file behind it can be released (see gguf.File.Release). The
+// results of every operation are unchanged, bit for bit. Interleave must
+// be called before m is shared between goroutines, and m must not be
+// copied by value afterwards (the copy lives as long as m); calling it
+// again does nothing. If release is not nil, it is called on each part of Data as
+// soon as that part has been copied (a few MiB at a time), so that a
+// loader can give the pages of a mapped file back while the copy grows.
+func (m *Matrix) Interleave(release func(copied []byte)) bool {
+	stripMu.Lock()
+	defer stripMu.Unlock()
+	if m.strips != nil {
+		return true
+	}
+	if !stripsSupported(m) {
+		return false
+	}
+	m.strips = interleaveQ4_0(m.Data, m.Rows, m.Cols, release, func(n int) []byte { return allocStrips(m, n) })
+	return true
+}
+
+// Interleaved reports whether m has a row-interleaved copy (see Interleave).
+func (m *Matrix) Interleaved() bool { return m.strips != nil }
+
+// DecodeBytes returns the memory a MatVec over m reads: the row-interleaved
+// copy and the rows after it where m has one, else Data.
+func (m *Matrix) DecodeBytes() [][]byte {
+	rb := RowBytes(m.Type, m.Cols)
+	if m.strips == nil {
+		return [][]byte{m.Data[:m.Rows*rb]}
+	}
+	out := [][]byte{m.strips}
+	if n := m.stripRowCount(); n < m.Rows {
+		out = append(out, m.Data[n*rb:m.Rows*rb])
+	}
+	return out
+}
+
+// stripsSupported reports whether Interleave applies to m on this machine.
+func stripsSupported(m *Matrix) bool {
+	return stripKernel != nil && m.Type == Q4_0 && m.Rows >= stripRows && m.Cols%(4*QK) == 0 &&
+		len(m.Data) >= m.Rows*RowBytes(m.Type, m.Cols)
+}
+
+// stripRowCount is how many of m's rows its strips hold.
+func (m *Matrix) stripRowCount() int {
+	if m.strips == nil {
+		return 0
+	}
+	return m.Rows - m.Rows%stripRows
+}
+
+// releaseEvery is how many bytes of the source Interleave copies between
+// calls of its release function.
+const releaseEvery = 4 << 20
+
+// interleaveQ4_0 copies the whole strips of a rows×cols Q4_0 matrix into
+// the strip layout, in memory from alloc (make if nil), calling release
+// (if not nil) on the source bytes copied so far every releaseEvery bytes
+// and at the end.
+func interleaveQ4_0(data []byte, rows, cols int, release func([]byte), alloc func(int) []byte) []byte {
+	rb, nb := RowBytes(Q4_0, cols), cols/QK
+	strips := rows / stripRows
+	var out []byte
+	if alloc != nil {
+		out = alloc(strips * stripRows * rb)
+	} else {
+		out = make([]byte, strips*stripRows*rb)
+	}
+	done := 0 // source bytes released
+	for s := range strips {
+		if end := s * stripRows * rb; release != nil && end-done >= releaseEvery {
+			release(data[done:end])
+			done = end
+		}
+		dst := out[s*stripRows*rb : (s+1)*stripRows*rb]
+		for r := range stripRows {
+			row := data[(s*stripRows+r)*rb : (s*stripRows+r+1)*rb]
+			for b := range nb {
+				blk, sb := row[b*18:b*18+18], dst[b*stripBlockSize:(b+1)*stripBlockSize]
+				sb[2*r], sb[2*r+1] = blk[0], blk[1]
+				for k := range 4 {
+					copy(sb[16+32*k+4*r:16+32*k+4*r+4], blk[2+4*k:2+4*k+4])
+				}
+			}
+		}
+	}
+	if end := strips * stripRows * rb; release != nil && end > done {
+		release(data[done:end])
+	}
+	return out
+}
+
+// encodedRow returns row i of m in the standard layout: a view of Data, or,
+// for a row held in strips, the row rebuilt from them in buf (which must
+// hold RowBytes(m.Type, m.Cols) bytes).
+func (m *Matrix) encodedRow(i int, buf []byte) []byte {
+	rb := RowBytes(m.Type, m.Cols)
+	if i >= m.stripRowCount() {
+		return m.Data[i*rb : (i+1)*rb]
+	}
+	s, r := i/stripRows, i%stripRows
+	strip := m.strips[s*stripRows*rb : (s+1)*stripRows*rb]
+	row := buf[:rb]
+	le := binary.LittleEndian
+	for b := range m.Cols / QK {
+		sb, blk := strip[b*stripBlockSize:(b+1)*stripBlockSize:(b+1)*stripBlockSize], row[b*18:b*18+18:b*18+18]
+		le.PutUint16(blk, le.Uint16(sb[2*r:]))
+		le.PutUint32(blk[2:], le.Uint32(sb[16+4*r:]))
+		le.PutUint32(blk[6:], le.Uint32(sb[48+4*r:]))
+		le.PutUint32(blk[10:], le.Uint32(sb[80+4*r:]))
+		le.PutUint32(blk[14:], le.Uint32(sb[112+4*r:]))
+	}
+	return row
+}
+
+// rebuildStrip writes the eight rows of a strip of cols columns to rows
+// (eight rows of RowBytes(Q4_0, cols) bytes) in the standard layout: the
+// assembly where there is one, else rebuildStripGo.
+var rebuildStrip = rebuildStripGo
+
+// rebuildStripGo is rebuildStrip in Go.
+func rebuildStripGo(strip []byte, cols int, rows []byte) {
+	rb := RowBytes(Q4_0, cols)
+	m := &Matrix{Type: Q4_0, Rows: stripRows, Cols: cols, strips: strip[:stripRows*rb]}
+	for r := range stripRows {
+		m.encodedRow(r, rows[r*rb:(r+1)*rb])
+	}
+}
+
+// stripCache holds the rows of the last strip a tile job rebuilt.
+type stripCache struct {
+	w     *Matrix
+	strip int
+	rows  []byte
+}
+
+// row returns row i of w in the standard layout, rebuilding its whole
+// strip into the cache when i lies in strips, so that the rows of a tile
+// (which walks a strip's rows in order) cost one rebuild per strip.
+func (c *stripCache) row(w *Matrix, i int) []byte {
+	rb := RowBytes(w.Type, w.Cols)
+	if i >= w.stripRowCount() {
+		return w.Data[i*rb : (i+1)*rb]
+	}
+	if s := i / stripRows; c.w != w || c.strip != s {
+		if cap(c.rows) < stripRows*rb {
+			c.rows = make([]byte, stripRows*rb)
+		}
+		c.rows = c.rows[:stripRows*rb]
+		rebuildStrip(w.strips[s*stripRows*rb:(s+1)*stripRows*rb], w.Cols, c.rows)
+		c.w, c.strip = w, s
+	}
+	r := i % stripRows
+	return c.rows[r*rb : (r+1)*rb]
+}
+
+// stripMatVec computes the rows [8·s0, 8·s1) of w·x from w's strips, x
+// being Q8_0 activations with their decode side data.
+func stripMatVec(w *Matrix, s0, s1 int, x []byte, side []int32, dst []float32) {
+	if s0 >= s1 {
+		return
+	}
+	rb := RowBytes(w.Type, w.Cols)
+	stripKernel(w.strips[s0*stripRows*rb:s1*stripRows*rb], x, side, w.Cols, dst[s0*stripRows:s1*stripRows])
+}
+
+// stripMatVecFunc is a strip decode kernel: for len(dst)/8 strips of cols
+// columns in w, dst receives their rows' dots with the Q8_0 activations x
+// (and decodeSide's side data). It equals the active decode kernel of the
+// weight type on the same rows bit for bit.
+type stripMatVecFunc func(w, x []byte, side []int32, cols int, dst []float32)
+
+// checkStrips panics unless w is a whole number of strips for dst.
+func checkStrips(w []byte, cols int, dst []float32) {
+	if len(dst)%stripRows != 0 || len(w) != len(dst)*RowBytes(Q4_0, cols) || cols%(4*QK) != 0 {
+		panic(fmt.Sprintf("tensor: strip kernel: %d bytes for %d rows of %d columns", len(w), len(dst), cols))
+	}
+}

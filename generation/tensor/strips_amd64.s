@@ -1,0 +1,181 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+#include "kernels_amd64.h"
+
+// The decode kernel for Q4_0 weights in the row-interleaved layout of
+// strips.go, on AVX-512 VNNI. A strip is eight rows; for each block it
+// holds the rows' eight f16 scales, then their nibble bytes four at a
+// time (bytes 4k…4k+3 of each row, row after row), so that one 32-byte
+// load gives a dword of every row and each int32 lane of VPDPBUSD belongs
+// to one row. The activations' four bytes that meet it are broadcast from
+// memory, so no lane ever has to be summed across: matvecQ4_0VNNI spends
+// three VPHADDD (nine µops) per group of four blocks doing exactly that.
+//
+// The arithmetic is matvecQ4_0VNNI's, lane for lane: the eight lanes of
+// that kernel's accumulator for one row (low half of blocks 0–3 of each
+// group, then the high halves) are here eight accumulators Y0–Y7, each
+// holding that lane for the strip's eight rows. The integers are exact
+// whatever the order of their sums; each is shifted (high halves, which
+// were read as 16·q), corrected by −8·Σx from the side data, converted,
+// and meets the same scale product in the same FMA in the same group
+// order; the final sum of a row's eight lanes follows HSUM_Y0's tree. The
+// results are therefore identical bit for bit.
+
+// stripHighMask keeps the high nibbles (16·q of elements 16–31).
+CONST32(stripHighMask, 0xf0f0f0f0f0f0f0f0, 0xf0f0f0f0f0f0f0f0, 0xf0f0f0f0f0f0f0f0, 0xf0f0f0f0f0f0f0f0)
+
+// STRIP_HALF: one 32-byte load (four bytes of each of eight rows) of the
+// block at wo(SI), against the activation bytes at xo+4k of the block at
+// xo(DI): the low nibbles into IL, the high ones into IH.
+#define STRIP_QUARTER(wo, xo, k, IL, IH, W, T) \
+	VMOVDQU64       (wo+16+32*k)(SI), W; \
+	VPANDD          Y14, W, T; \
+	VPDPBUSD.BCST   (xo+2+4*k)(DI), T, IL; \
+	VPANDD          Y15, W, W; \
+	VPDPBUSD.BCST   (xo+18+4*k)(DI), W, IH
+
+// STRIP_BLOCK: block j (0–3) of the group at SI (weights), DI
+// (activations) and R11 (side data), into accumulators AL (lane j) and AH
+// (lane j+4). S, IL, IH, W and T are scratch.
+#define STRIP_BLOCK(j, AL, AH, S, IL, IH, W, T) \
+	VCVTPH2PS       (144*j)(SI), S; \
+	VMULPS.BCST     (32+4*j)(R11), S, S; \
+	VPXORD          IL, IL, IL; \
+	VPXORD          IH, IH, IH; \
+	STRIP_QUARTER(144*j, 34*j, 0, IL, IH, W, T); \
+	STRIP_QUARTER(144*j, 34*j, 1, IL, IH, W, T); \
+	STRIP_QUARTER(144*j, 34*j, 2, IL, IH, W, T); \
+	STRIP_QUARTER(144*j, 34*j, 3, IL, IH, W, T); \
+	VPSRAD          $4, IH, IH; \
+	VPADDD.BCST     (4*j)(R11), IL, IL; \
+	VPADDD.BCST     (16+4*j)(R11), IH, IH; \
+	VCVTDQ2PS       IL, IL; \
+	VCVTDQ2PS       IH, IH; \
+	VFMADD231PS     IL, S, AL; \
+	VFMADD231PS     IH, S, AH
+
+// func matvecQ4_0StripsVNNI(w *byte, x *byte, side *int32, ng int, dst *float32, strips int)
+// Each of the strips ≥ 1 strips has 4·ng blocks (144 bytes each) and
+// writes eight results to dst; side is decodeSide's, 16 words per group.
+TEXT ·matvecQ4_0StripsVNNI(SB), NOSPLIT, $0-48
+	VMOVDQU   mask0f<>(SB), Y14
+	VMOVDQU   stripHighMask<>(SB), Y15
+	MOVQ      w+0(FP), SI
+	MOVQ      dst+32(FP), R12
+	MOVQ      strips+40(FP), R13
+
+strip:
+	MOVQ   x+8(FP), DI
+	MOVQ   side+16(FP), R11
+	MOVQ   ng+24(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+group:
+	// A group is 576 bytes (nine cache lines) of the strip's stream.
+	PREFETCHT2 4096(SI)
+	PREFETCHT2 4160(SI)
+	PREFETCHT2 4224(SI)
+	PREFETCHT2 4288(SI)
+	PREFETCHT2 4352(SI)
+	PREFETCHT2 4416(SI)
+	PREFETCHT2 4480(SI)
+	PREFETCHT2 4544(SI)
+	PREFETCHT2 4608(SI)
+	// Two register sets, so that one block's integer chain overlaps the
+	// next one's.
+	STRIP_BLOCK(0, Y0, Y4, Y8, Y9, Y10, Y11, Y12)
+	STRIP_BLOCK(1, Y1, Y5, Y16, Y17, Y18, Y19, Y20)
+	STRIP_BLOCK(2, Y2, Y6, Y8, Y9, Y10, Y11, Y12)
+	STRIP_BLOCK(3, Y3, Y7, Y16, Y17, Y18, Y19, Y20)
+	ADDQ $576, SI
+	ADDQ $136, DI
+	ADDQ $64, R11
+	DECQ CX
+	JNZ  group
+
+	// HSUM_Y0's tree for every row at once: (a0+a4)+(a1+a5), then
+	// (a2+a6)+(a3+a7), then their sum.
+	VADDPS  Y4, Y0, Y0
+	VADDPS  Y5, Y1, Y1
+	VADDPS  Y6, Y2, Y2
+	VADDPS  Y7, Y3, Y3
+	VADDPS  Y1, Y0, Y0
+	VADDPS  Y3, Y2, Y2
+	VADDPS  Y2, Y0, Y0
+	VMOVUPS Y0, (R12)
+	ADDQ    $32, R12
+	DECQ    R13
+	JNZ     strip
+
+	VZEROUPPER
+	RET
+
+// func deinterleaveQ4_0(strip *byte, nb int, rows *byte, rowBytes int)
+// Rebuilds the eight rows of one strip of nb blocks in the standard Q4_0
+// layout, row r at rows + r·rowBytes: per block, the eight scales, then a
+// 4×8 transpose of the quants' dwords (in each 128-bit lane, rows 0–3 in
+// the low one and 4–7 in the high one).
+TEXT ·deinterleaveQ4_0(SB), NOSPLIT, $0-32
+	MOVQ strip+0(FP), SI
+	MOVQ nb+8(FP), CX
+	MOVQ rows+16(FP), DI
+	MOVQ rowBytes+24(FP), R8
+	LEAQ (R8)(R8*2), R9 // 3·rowBytes
+	LEAQ (DI)(R8*4), R10 // row 4
+
+dilblock:
+	// Scales: eight words to the eight rows.
+	MOVWLZX 0(SI), AX
+	MOVW    AX, (DI)
+	MOVWLZX 2(SI), AX
+	MOVW    AX, (DI)(R8*1)
+	MOVWLZX 4(SI), AX
+	MOVW    AX, (DI)(R8*2)
+	MOVWLZX 6(SI), AX
+	MOVW    AX, (DI)(R9*1)
+	MOVWLZX 8(SI), AX
+	MOVW    AX, (R10)
+	MOVWLZX 10(SI), AX
+	MOVW    AX, (R10)(R8*1)
+	MOVWLZX 12(SI), AX
+	MOVW    AX, (R10)(R8*2)
+	MOVWLZX 14(SI), AX
+	MOVW    AX, (R10)(R9*1)
+
+	// Quants: steps k = 0…3 hold dword k of rows 0…7.
+	VMOVDQU     16(SI), Y0
+	VMOVDQU     48(SI), Y1
+	VMOVDQU     80(SI), Y2
+	VMOVDQU     112(SI), Y3
+	VPUNPCKLDQ  Y1, Y0, Y4 // r0k0 r0k1 r1k0 r1k1
+	VPUNPCKHDQ  Y1, Y0, Y5 // r2k0 r2k1 r3k0 r3k1
+	VPUNPCKLDQ  Y3, Y2, Y6 // r0k2 r0k3 r1k2 r1k3
+	VPUNPCKHDQ  Y3, Y2, Y7 // r2k2 r2k3 r3k2 r3k3
+	VPUNPCKLQDQ Y6, Y4, Y0 // row 0 | row 4
+	VPUNPCKHQDQ Y6, Y4, Y1 // row 1 | row 5
+	VPUNPCKLQDQ Y7, Y5, Y2 // row 2 | row 6
+	VPUNPCKHQDQ Y7, Y5, Y3 // row 3 | row 7
+	VMOVDQU      X0, 2(DI)
+	VMOVDQU      X1, 2(DI)(R8*1)
+	VMOVDQU      X2, 2(DI)(R8*2)
+	VMOVDQU      X3, 2(DI)(R9*1)
+	VEXTRACTI128 $1, Y0, 2(R10)
+	VEXTRACTI128 $1, Y1, 2(R10)(R8*1)
+	VEXTRACTI128 $1, Y2, 2(R10)(R8*2)
+	VEXTRACTI128 $1, Y3, 2(R10)(R9*1)
+
+	ADDQ $144, SI
+	ADDQ $18, DI
+	ADDQ $18, R10
+	DECQ CX
+	JNZ  dilblock
+	VZEROUPPER
+	RET
