@@ -449,14 +449,21 @@ func TestChunkedPrefill(t *testing.T) {
 	}
 }
 
-// TestDecodeLayoutMatchesFileLayout checks that a Q4_0 model loaded into
-// the decode kernels' interleaved layout (the default where this machine
-// has that kernel: AVX-512 VNNI) gives exactly the logits of the same model
-// read in place (KeepLayout), in prefill and in cached decoding, and that
-// the interleaved copy really is used where the kernel exists.
+// TestDecodeLayoutMatchesFileLayout checks that Q4_0 and Q8_0 models
+// loaded into the decode kernels' interleaved layout (the default where
+// this machine has those kernels: AVX-512 VNNI) give exactly the logits of
+// the same models read in place (KeepLayout), in prefill and in cached
+// decoding, and that the interleaved copy really is used where the kernels
+// exist.
 func TestDecodeLayoutMatchesFileLayout(t *testing.T) {
+	for _, dt := range []tensor.DType{tensor.Q4_0, tensor.Q8_0} {
+		t.Run(dt.String(), func(t *testing.T) { testDecodeLayout(t, dt) })
+	}
+}
+
+func testDecodeLayout(t *testing.T, dt tensor.DType) {
 	path := filepath.Join(t.TempDir(), "m.gguf")
-	if err := SynthesizeModel(context.Background(), path, tinyShape("qwen2"), QuantMix{Name: "Q4_0", Base: tensor.Q4_0}, 7); err != nil {
+	if err := SynthesizeModel(context.Background(), path, tinyShape("qwen2"), QuantMix{Name: dt.String(), Base: dt}, 7); err != nil {
 		t.Fatal(err)
 	}
 	f := openGGUF(t, path)
@@ -488,7 +495,7 @@ func TestDecodeLayoutMatchesFileLayout(t *testing.T) {
 		t.Fatal("KeepLayout still interleaved the weights")
 	}
 	if strings.HasPrefix(tensor.KernelName(), "avx512") && !interleaved {
-		t.Fatalf("kernels %s have the strip decode kernel, but the Q4_0 weights were not interleaved", tensor.KernelName())
+		t.Fatalf("kernels %s have the strip decode kernel, but the %s weights were not interleaved", tensor.KernelName(), dt)
 	}
 	t.Logf("kernels %s, interleaved %v", tensor.KernelName(), interleaved)
 	for i := range want {

@@ -14,6 +14,3 @@ func streamRead(b []byte) uint64 { return streamReadGo(b) }
 func tileKernelSets() []tileKernelSet { return nil }
 
 func q8MatVecKernels() map[DType]q8MatVecFunc { return nil }
-
-// stripKernel: no strip decode kernel without the assembly.
-var stripKernel stripMatVecFunc

@@ -6,41 +6,58 @@ import (
 	"sync"
 )
 
-// The row-interleaved ("strip") layout of a Q4_0 matrix, which the fastest
-// decode kernel reads. Rows are grouped eight at a time into strips; for
-// each block b of its rows, a strip stores
+// The row-interleaved ("strip") layouts, which the fastest decode kernels
+// read. Rows are grouped eight at a time into strips; for each block b of
+// its rows, a strip stores
 //
 //	16 bytes: the eight rows' f16 scales, row 0 first;
-//	128 bytes: the rows' 16 nibble bytes four at a time: bytes 0–3 of rows
-//	0…7, then bytes 4–7 of rows 0…7, and so on,
+//	the rows' quant bytes four at a time: bytes 0–3 of rows 0…7, then
+//	bytes 4–7 of rows 0…7, and so on (16 bytes a row for Q4_0, whose
+//	nibbles stay as they are; 32 for Q8_0, stored as q+128),
 //
-// 144 bytes in all, the size of the eight rows' blocks: a strip is eight
-// rows long and the copy is as large as the weights it replaces. With a
-// dword of every row in one 32-byte load, the kernel's int32 lanes each
-// belong to one row, so it never sums lanes across a register, the work
-// that dominates the row-by-row kernel (see strips_amd64.s). llama.cpp's
-// CPU back end repacks Q4_0 for the same reason.
-const (
-	stripRows      = 8
-	stripBlockSize = stripRows * 18
-)
+// the size of the eight rows' blocks (144 bytes for Q4_0, 272 for Q8_0):
+// the copy is as large as the weights it replaces. With a dword of every
+// row in one 32-byte load, the kernels' int32 lanes each belong to one row,
+// so they never sum lanes across a register, the work that dominates the
+// row-by-row kernels (see strips_amd64.s). llama.cpp's CPU back end
+// repacks Q4_0 for the same reason.
+const stripRows = 8
+
+// stripFormat describes one weight type's strip layout: a block of
+// blockBytes (a two-byte scale, then quants) and the value every quant
+// byte is XORed with in the strip.
+type stripFormat struct {
+	blockBytes int
+	xor        byte
+	// kernel is the decode kernel over strips, nil where there is none.
+	kernel stripMatVecFunc
+	// rebuild, if set, is the assembly for rebuildStripGo.
+	rebuild func(strip []byte, nb int, rows []byte, rowBytes int)
+}
+
+// stripBlock is the bytes a strip spends on one block of its eight rows.
+func (f *stripFormat) stripBlock() int { return stripRows * f.blockBytes }
+
+// stripFormats holds the formats with a strip kernel on this machine (set
+// up by the assembly's init).
+var stripFormats = map[DType]*stripFormat{}
 
 // stripMu serialises Interleave calls.
 var stripMu sync.Mutex
 
 // Interleave stores a copy of m's rows in the row-interleaved layout that
 // this machine's fastest decode kernel reads, when there is such a kernel
-// for m's type and shape (today: Q4_0 with AVX-512 VNNI, whole groups of
-// four blocks per row, at least eight rows), and reports whether it did.
-// From then on MatVec, MatVecs, MatMul and Row read the copy; Data is left
-// as it was and is read only for the last Rows mod 8 rows, so the pages of
-// a mapped file behind it can be released (see gguf.File.Release). The
+// for m's type and shape (today: Q4_0 and Q8_0 with AVX-512 VNNI, whole
+// groups of four blocks per row, at least eight rows), and reports whether
+// it did. From then on MatVec, MatVecs, MatMul and Row read the copy; Data
+// is left as it was and is read only for the last Rows mod 8 rows, so the
+// pages of a mapped file behind it can be released (see
+// gguf.File.Release): if release is not nil, it is called on each part of
+// Data as soon as that part has been copied (a few MiB at a time). The
 // results of every operation are unchanged, bit for bit. Interleave must
 // be called before m is shared between goroutines, and m must not be
-// copied by value afterwards (the copy lives as long as m); calling it
-// again does nothing. If release is not nil, it is called on each part of Data as
-// soon as that part has been copied (a few MiB at a time), so that a
-// loader can give the pages of a mapped file back while the copy grows.
+// copied by value afterwards (the copy lives only as long as m); calling
+// it again does nothing.
 func (m *Matrix) Interleave(release func(copied []byte)) bool {
 	stripMu.Lock()
 	defer stripMu.Unlock()
@@ -50,7 +67,7 @@ func (m *Matrix) Interleave(release func(copied []byte)) bool {
 	if !stripsSupported(m) {
 		return false
 	}
-	m.strips = interleaveQ4_0(m.Data, m.Rows, m.Cols, release, func(n int) []byte { return allocStrips(m, n) })
+	m.strips = interleave(stripFormats[m.Type], m.Data, m.Rows, m.Cols, release, func(n int) []byte { return allocStrips(m, n) })
 	return true
 }
 
@@ -73,7 +90,8 @@ func (m *Matrix) DecodeBytes() [][]byte {
 
 // stripsSupported reports whether Interleave applies to m on this machine.
 func stripsSupported(m *Matrix) bool {
-	return stripKernel != nil && m.Type == Q4_0 && m.Rows >= stripRows && m.Cols%(4*QK) == 0 &&
+	f := stripFormats[m.Type]
+	return f != nil && f.kernel != nil && m.Rows >= stripRows && m.Cols%(4*QK) == 0 &&
 		len(m.Data) >= m.Rows*RowBytes(m.Type, m.Cols)
 }
 
@@ -89,12 +107,13 @@ func (m *Matrix) stripRowCount() int {
 // calls of its release function.
 const releaseEvery = 4 << 20
 
-// interleaveQ4_0 copies the whole strips of a rows×cols Q4_0 matrix into
-// the strip layout, in memory from alloc (make if nil), calling release
-// (if not nil) on the source bytes copied so far every releaseEvery bytes
-// and at the end.
-func interleaveQ4_0(data []byte, rows, cols int, release func([]byte), alloc func(int) []byte) []byte {
-	rb, nb := RowBytes(Q4_0, cols), cols/QK
+// interleave copies the whole strips of a rows×cols matrix into format f's
+// strip layout, in memory from alloc (make if nil), calling release (if
+// not nil) on the source bytes copied so far every releaseEvery bytes and
+// at the end.
+func interleave(f *stripFormat, data []byte, rows, cols int, release func([]byte), alloc func(int) []byte) []byte {
+	nb, bb, sbb := cols/QK, f.blockBytes, f.stripBlock()
+	rb := nb * bb
 	strips := rows / stripRows
 	var out []byte
 	if alloc != nil {
@@ -112,10 +131,12 @@ func interleaveQ4_0(data []byte, rows, cols int, release func([]byte), alloc fun
 		for r := range stripRows {
 			row := data[(s*stripRows+r)*rb : (s*stripRows+r+1)*rb]
 			for b := range nb {
-				blk, sb := row[b*18:b*18+18], dst[b*stripBlockSize:(b+1)*stripBlockSize]
+				blk, sb := row[b*bb:(b+1)*bb], dst[b*sbb:(b+1)*sbb]
 				sb[2*r], sb[2*r+1] = blk[0], blk[1]
-				for k := range 4 {
-					copy(sb[16+32*k+4*r:16+32*k+4*r+4], blk[2+4*k:2+4*k+4])
+				for k := 0; 4*k < bb-2; k++ {
+					for i := range 4 {
+						sb[16+32*k+4*r+i] = blk[2+4*k+i] ^ f.xor
+					}
 				}
 			}
 		}
@@ -134,32 +155,42 @@ func (m *Matrix) encodedRow(i int, buf []byte) []byte {
 	if i >= m.stripRowCount() {
 		return m.Data[i*rb : (i+1)*rb]
 	}
+	f := stripFormats[m.Type]
 	s, r := i/stripRows, i%stripRows
-	strip := m.strips[s*stripRows*rb : (s+1)*stripRows*rb]
-	row := buf[:rb]
-	le := binary.LittleEndian
-	for b := range m.Cols / QK {
-		sb, blk := strip[b*stripBlockSize:(b+1)*stripBlockSize:(b+1)*stripBlockSize], row[b*18:b*18+18:b*18+18]
-		le.PutUint16(blk, le.Uint16(sb[2*r:]))
-		le.PutUint32(blk[2:], le.Uint32(sb[16+4*r:]))
-		le.PutUint32(blk[6:], le.Uint32(sb[48+4*r:]))
-		le.PutUint32(blk[10:], le.Uint32(sb[80+4*r:]))
-		le.PutUint32(blk[14:], le.Uint32(sb[112+4*r:]))
-	}
-	return row
+	rebuildRow(f, m.strips[s*stripRows*rb:(s+1)*stripRows*rb], m.Cols/QK, r, buf[:rb])
+	return buf[:rb]
 }
 
-// rebuildStrip writes the eight rows of a strip of cols columns to rows
-// (eight rows of RowBytes(Q4_0, cols) bytes) in the standard layout: the
-// assembly where there is one, else rebuildStripGo.
-var rebuildStrip = rebuildStripGo
+// rebuildRow writes row r of a strip of nb blocks to row in the standard
+// layout.
+func rebuildRow(f *stripFormat, strip []byte, nb, r int, row []byte) {
+	le := binary.LittleEndian
+	bb, sbb := f.blockBytes, f.stripBlock()
+	x := uint32(f.xor) * 0x01010101
+	for b := range nb {
+		sb, blk := strip[b*sbb:(b+1)*sbb:(b+1)*sbb], row[b*bb:(b+1)*bb:(b+1)*bb]
+		le.PutUint16(blk, le.Uint16(sb[2*r:]))
+		for k := 0; 4*k < bb-2; k++ {
+			le.PutUint32(blk[2+4*k:], le.Uint32(sb[16+32*k+4*r:])^x)
+		}
+	}
+}
+
+// rebuildStrip writes the eight rows of a strip of nb blocks to rows
+// (eight rows rowBytes apart) in the standard layout.
+func rebuildStrip(f *stripFormat, strip []byte, nb int, rows []byte, rowBytes int) {
+	if f.rebuild != nil {
+		_, _ = strip[nb*f.stripBlock()-1], rows[7*rowBytes+nb*f.blockBytes-1]
+		f.rebuild(strip, nb, rows, rowBytes)
+		return
+	}
+	rebuildStripGo(f, strip, nb, rows, rowBytes)
+}
 
 // rebuildStripGo is rebuildStrip in Go.
-func rebuildStripGo(strip []byte, cols int, rows []byte) {
-	rb := RowBytes(Q4_0, cols)
-	m := &Matrix{Type: Q4_0, Rows: stripRows, Cols: cols, strips: strip[:stripRows*rb]}
+func rebuildStripGo(f *stripFormat, strip []byte, nb int, rows []byte, rowBytes int) {
 	for r := range stripRows {
-		m.encodedRow(r, rows[r*rb:(r+1)*rb])
+		rebuildRow(f, strip, nb, r, rows[r*rowBytes:r*rowBytes+nb*f.blockBytes])
 	}
 }
 
@@ -183,7 +214,7 @@ func (c *stripCache) row(w *Matrix, i int) []byte {
 			c.rows = make([]byte, stripRows*rb)
 		}
 		c.rows = c.rows[:stripRows*rb]
-		rebuildStrip(w.strips[s*stripRows*rb:(s+1)*stripRows*rb], w.Cols, c.rows)
+		rebuildStrip(stripFormats[w.Type], w.strips[s*stripRows*rb:(s+1)*stripRows*rb], w.Cols/QK, c.rows, rb)
 		c.w, c.strip = w, s
 	}
 	r := i % stripRows
@@ -197,7 +228,7 @@ func stripMatVec(w *Matrix, s0, s1 int, x []byte, side []int32, dst []float32) {
 		return
 	}
 	rb := RowBytes(w.Type, w.Cols)
-	stripKernel(w.strips[s0*stripRows*rb:s1*stripRows*rb], x, side, w.Cols, dst[s0*stripRows:s1*stripRows])
+	stripFormats[w.Type].kernel(w.strips[s0*stripRows*rb:s1*stripRows*rb], x, side, w.Cols, dst[s0*stripRows:s1*stripRows])
 }
 
 // stripMatVecFunc is a strip decode kernel: for len(dst)/8 strips of cols
@@ -206,9 +237,11 @@ func stripMatVec(w *Matrix, s0, s1 int, x []byte, side []int32, dst []float32) {
 // weight type on the same rows bit for bit.
 type stripMatVecFunc func(w, x []byte, side []int32, cols int, dst []float32)
 
-// checkStrips panics unless w is a whole number of strips for dst.
-func checkStrips(w []byte, cols int, dst []float32) {
-	if len(dst)%stripRows != 0 || len(w) != len(dst)*RowBytes(Q4_0, cols) || cols%(4*QK) != 0 {
-		panic(fmt.Sprintf("tensor: strip kernel: %d bytes for %d rows of %d columns", len(w), len(dst), cols))
+// checkStrips panics unless w is a whole number of strips of type t for
+// dst and x and side are long enough.
+func checkStrips(t DType, w, x []byte, side []int32, cols int, dst []float32) {
+	nb := cols / QK
+	if len(dst)%stripRows != 0 || len(w) != len(dst)*RowBytes(t, cols) || cols%(4*QK) != 0 || len(x) < nb*34 || len(side) < 4*nb {
+		panic(fmt.Sprintf("tensor: %s strip kernel: %d bytes for %d rows of %d columns", t, len(w), len(dst), cols))
 	}
 }

@@ -8,34 +8,38 @@ import "unsafe"
 func matvecQ4_0StripsVNNI(w *byte, x *byte, side *int32, ng int, dst *float32, strips int)
 
 //go:noescape
-func deinterleaveQ4_0(strip *byte, nb int, rows *byte, rowBytes int)
+func matvecQ8_0StripsVNNI(w *byte, x *byte, side *int32, ng int, dst *float32, strips int)
+
+//go:noescape
+func rebuildQ4_0Strip(strip *byte, nb int, rows *byte, rowBytes int)
+
+//go:noescape
+func rebuildQ8_0Strip(strip *byte, nb int, rows *byte, rowBytes int)
 
 func init() {
-	if hasAVX2 {
-		rebuildStrip = rebuildStripAsm
-	}
-}
-
-// rebuildStripAsm is rebuildStrip in assembly (AVX2).
-func rebuildStripAsm(strip []byte, cols int, rows []byte) {
-	rb := RowBytes(Q4_0, cols)
-	_, _ = strip[stripRows*rb-1], rows[stripRows*rb-1]
-	deinterleaveQ4_0(unsafe.SliceData(strip), cols/QK, unsafe.SliceData(rows), rb)
-}
-
-// stripKernel is the strip decode kernel of this machine, nil where there
-// is none.
-var stripKernel = func() stripMatVecFunc {
 	if !hasVNNI {
-		return nil
+		return
 	}
+	stripFormats[Q4_0] = &stripFormat{blockBytes: 18, kernel: stripKernelFor(Q4_0, matvecQ4_0StripsVNNI), rebuild: rebuildAsm(rebuildQ4_0Strip)}
+	stripFormats[Q8_0] = &stripFormat{blockBytes: 34, xor: 0x80, kernel: stripKernelFor(Q8_0, matvecQ8_0StripsVNNI), rebuild: rebuildAsm(rebuildQ8_0Strip)}
+}
+
+// stripKernelFor wraps an assembly strip kernel of weight type t.
+func stripKernelFor(t DType, k func(w *byte, x *byte, side *int32, ng int, dst *float32, strips int)) stripMatVecFunc {
 	return func(w, x []byte, side []int32, cols int, dst []float32) {
-		checkStrips(w, cols, dst)
+		checkStrips(t, w, x, side, cols, dst)
 		if len(dst) == 0 {
 			return
 		}
-		nb := cols / QK
-		_, _ = x[nb*34-1], side[4*nb-1]
-		matvecQ4_0StripsVNNI(unsafe.SliceData(w), unsafe.SliceData(x), unsafe.SliceData(side), nb/4, unsafe.SliceData(dst), len(dst)/stripRows)
+		k(unsafe.SliceData(w), unsafe.SliceData(x), unsafe.SliceData(side), cols/QK/4, unsafe.SliceData(dst), len(dst)/stripRows)
 	}
-}()
+}
+
+// rebuildAsm wraps an assembly strip rebuild (its caller checks bounds).
+func rebuildAsm(k func(strip *byte, nb int, rows *byte, rowBytes int)) func([]byte, int, []byte, int) {
+	return func(strip []byte, nb int, rows []byte, rowBytes int) {
+		if nb > 0 {
+			k(unsafe.SliceData(strip), nb, unsafe.SliceData(rows), rowBytes)
+		}
+	}
+}

@@ -118,64 +118,203 @@ group:
 	VZEROUPPER
 	RET
 
-// func deinterleaveQ4_0(strip *byte, nb int, rows *byte, rowBytes int)
-// Rebuilds the eight rows of one strip of nb blocks in the standard Q4_0
-// layout, row r at rows + r·rowBytes: per block, the eight scales, then a
-// 4×8 transpose of the quants' dwords (in each 128-bit lane, rows 0–3 in
-// the low one and 4–7 in the high one).
-TEXT ·deinterleaveQ4_0(SB), NOSPLIT, $0-32
+// STRIP_SCALES_OUT copies a strip block's eight scales at SI to the eight
+// rows at DI (rows 0–3) and R10 (rows 4–7), R8 bytes apart (R9 = 3·R8).
+#define STRIP_SCALES_OUT \
+	MOVWLZX 0(SI), AX; \
+	MOVW    AX, (DI); \
+	MOVWLZX 2(SI), AX; \
+	MOVW    AX, (DI)(R8*1); \
+	MOVWLZX 4(SI), AX; \
+	MOVW    AX, (DI)(R8*2); \
+	MOVWLZX 6(SI), AX; \
+	MOVW    AX, (DI)(R9*1); \
+	MOVWLZX 8(SI), AX; \
+	MOVW    AX, (R10); \
+	MOVWLZX 10(SI), AX; \
+	MOVW    AX, (R10)(R8*1); \
+	MOVWLZX 12(SI), AX; \
+	MOVW    AX, (R10)(R8*2); \
+	MOVWLZX 14(SI), AX; \
+	MOVW    AX, (R10)(R9*1)
+
+// STRIP_QUANTS_OUT transposes four steps (32 bytes each, dword r of step k
+// is bytes 4k…4k+3 of row r) at si(SI) into 16 bytes of each row at
+// ro(DI) and ro(R10), XORing every byte with Y15 (in each 128-bit lane:
+// rows 0–3 in the low one, 4–7 in the high one).
+#define STRIP_QUANTS_OUT(si, ro) \
+	VPXOR        si(SI), Y15, Y0; \
+	VPXOR        (si+32)(SI), Y15, Y1; \
+	VPXOR        (si+64)(SI), Y15, Y2; \
+	VPXOR        (si+96)(SI), Y15, Y3; \
+	VPUNPCKLDQ   Y1, Y0, Y4; \
+	VPUNPCKHDQ   Y1, Y0, Y5; \
+	VPUNPCKLDQ   Y3, Y2, Y6; \
+	VPUNPCKHDQ   Y3, Y2, Y7; \
+	VPUNPCKLQDQ  Y6, Y4, Y0; \
+	VPUNPCKHQDQ  Y6, Y4, Y1; \
+	VPUNPCKLQDQ  Y7, Y5, Y2; \
+	VPUNPCKHQDQ  Y7, Y5, Y3; \
+	VMOVDQU      X0, ro(DI); \
+	VMOVDQU      X1, ro(DI)(R8*1); \
+	VMOVDQU      X2, ro(DI)(R8*2); \
+	VMOVDQU      X3, ro(DI)(R9*1); \
+	VEXTRACTI128 $1, Y0, ro(R10); \
+	VEXTRACTI128 $1, Y1, ro(R10)(R8*1); \
+	VEXTRACTI128 $1, Y2, ro(R10)(R8*2); \
+	VEXTRACTI128 $1, Y3, ro(R10)(R9*1)
+
+// func rebuildQ4_0Strip(strip *byte, nb int, rows *byte, rowBytes int)
+// Rebuilds the eight rows of a Q4_0 strip of nb ≥ 1 blocks, row r at
+// rows + r·rowBytes, in the standard layout.
+TEXT ·rebuildQ4_0Strip(SB), NOSPLIT, $0-32
 	MOVQ strip+0(FP), SI
 	MOVQ nb+8(FP), CX
 	MOVQ rows+16(FP), DI
 	MOVQ rowBytes+24(FP), R8
-	LEAQ (R8)(R8*2), R9 // 3·rowBytes
+	LEAQ (R8)(R8*2), R9  // 3·rowBytes
 	LEAQ (DI)(R8*4), R10 // row 4
+	VPXOR Y15, Y15, Y15
 
-dilblock:
-	// Scales: eight words to the eight rows.
-	MOVWLZX 0(SI), AX
-	MOVW    AX, (DI)
-	MOVWLZX 2(SI), AX
-	MOVW    AX, (DI)(R8*1)
-	MOVWLZX 4(SI), AX
-	MOVW    AX, (DI)(R8*2)
-	MOVWLZX 6(SI), AX
-	MOVW    AX, (DI)(R9*1)
-	MOVWLZX 8(SI), AX
-	MOVW    AX, (R10)
-	MOVWLZX 10(SI), AX
-	MOVW    AX, (R10)(R8*1)
-	MOVWLZX 12(SI), AX
-	MOVW    AX, (R10)(R8*2)
-	MOVWLZX 14(SI), AX
-	MOVW    AX, (R10)(R9*1)
-
-	// Quants: steps k = 0…3 hold dword k of rows 0…7.
-	VMOVDQU     16(SI), Y0
-	VMOVDQU     48(SI), Y1
-	VMOVDQU     80(SI), Y2
-	VMOVDQU     112(SI), Y3
-	VPUNPCKLDQ  Y1, Y0, Y4 // r0k0 r0k1 r1k0 r1k1
-	VPUNPCKHDQ  Y1, Y0, Y5 // r2k0 r2k1 r3k0 r3k1
-	VPUNPCKLDQ  Y3, Y2, Y6 // r0k2 r0k3 r1k2 r1k3
-	VPUNPCKHDQ  Y3, Y2, Y7 // r2k2 r2k3 r3k2 r3k3
-	VPUNPCKLQDQ Y6, Y4, Y0 // row 0 | row 4
-	VPUNPCKHQDQ Y6, Y4, Y1 // row 1 | row 5
-	VPUNPCKLQDQ Y7, Y5, Y2 // row 2 | row 6
-	VPUNPCKHQDQ Y7, Y5, Y3 // row 3 | row 7
-	VMOVDQU      X0, 2(DI)
-	VMOVDQU      X1, 2(DI)(R8*1)
-	VMOVDQU      X2, 2(DI)(R8*2)
-	VMOVDQU      X3, 2(DI)(R9*1)
-	VEXTRACTI128 $1, Y0, 2(R10)
-	VEXTRACTI128 $1, Y1, 2(R10)(R8*1)
-	VEXTRACTI128 $1, Y2, 2(R10)(R8*2)
-	VEXTRACTI128 $1, Y3, 2(R10)(R9*1)
-
+r40block:
+	STRIP_SCALES_OUT
+	STRIP_QUANTS_OUT(16, 2)
 	ADDQ $144, SI
 	ADDQ $18, DI
 	ADDQ $18, R10
 	DECQ CX
-	JNZ  dilblock
+	JNZ  r40block
+	VZEROUPPER
+	RET
+
+// func rebuildQ8_0Strip(strip *byte, nb int, rows *byte, rowBytes int)
+// As rebuildQ4_0Strip for Q8_0, whose strip quants are q+128.
+TEXT ·rebuildQ8_0Strip(SB), NOSPLIT, $0-32
+	MOVQ strip+0(FP), SI
+	MOVQ nb+8(FP), CX
+	MOVQ rows+16(FP), DI
+	MOVQ rowBytes+24(FP), R8
+	LEAQ (R8)(R8*2), R9  // 3·rowBytes
+	LEAQ (DI)(R8*4), R10 // row 4
+	VPBROADCASTB sign80<>(SB), Y15
+
+r80block:
+	STRIP_SCALES_OUT
+	STRIP_QUANTS_OUT(16, 2)
+	STRIP_QUANTS_OUT(144, 18)
+	ADDQ $272, SI
+	ADDQ $34, DI
+	ADDQ $34, R10
+	DECQ CX
+	JNZ  r80block
+	VZEROUPPER
+	RET
+
+DATA sign80<>+0(SB)/1, $0x80
+GLOBL sign80<>(SB), RODATA|NOPTR, $1
+
+// The Q8_0 strip kernel follows the Q4_0 one. Its strips store q+128, so
+// VPDPBUSD multiplies them, unsigned, with the signed activation quants
+// broadcast from memory: eight 32-byte steps a block, four for each half,
+// and nothing else per step. The excess 128·Σx of each half block is taken
+// off with the side data (16 times decodeSide's −8·Σx). The integers are
+// those of matvecQ8_0VNNI exactly, and so, in the same order, are the
+// floats: the results are identical bit for bit.
+
+// STRIP8_BLOCK: block j (0–3) of the Q8_0 group at SI, DI, R11, into
+// accumulators AL and AH. S, IL, IH, W and T are scratch.
+#define STRIP8_BLOCK(j, AL, AH, S, IL, IH, W, T) \
+	VCVTPH2PS       (272*j)(SI), S; \
+	VMULPS.BCST     (32+4*j)(R11), S, S; \
+	VMOVDQU64       (272*j+16)(SI), W; \
+	VPXORD          IL, IL, IL; \
+	VPDPBUSD.BCST   (34*j+2)(DI), W, IL; \
+	VMOVDQU64       (272*j+48)(SI), W; \
+	VPDPBUSD.BCST   (34*j+6)(DI), W, IL; \
+	VMOVDQU64       (272*j+80)(SI), W; \
+	VPDPBUSD.BCST   (34*j+10)(DI), W, IL; \
+	VMOVDQU64       (272*j+112)(SI), W; \
+	VPDPBUSD.BCST   (34*j+14)(DI), W, IL; \
+	VMOVDQU64       (272*j+144)(SI), W; \
+	VPXORD          IH, IH, IH; \
+	VPDPBUSD.BCST   (34*j+18)(DI), W, IH; \
+	VMOVDQU64       (272*j+176)(SI), W; \
+	VPDPBUSD.BCST   (34*j+22)(DI), W, IH; \
+	VMOVDQU64       (272*j+208)(SI), W; \
+	VPDPBUSD.BCST   (34*j+26)(DI), W, IH; \
+	VMOVDQU64       (272*j+240)(SI), W; \
+	VPDPBUSD.BCST   (34*j+30)(DI), W, IH; \
+	VPBROADCASTD    (4*j)(R11), T; \
+	VPSLLD          $4, T, T; \
+	VPADDD          T, IL, IL; \
+	VPBROADCASTD    (16+4*j)(R11), T; \
+	VPSLLD          $4, T, T; \
+	VPADDD          T, IH, IH; \
+	VCVTDQ2PS       IL, IL; \
+	VCVTDQ2PS       IH, IH; \
+	VFMADD231PS     IL, S, AL; \
+	VFMADD231PS     IH, S, AH
+
+// func matvecQ8_0StripsVNNI(w *byte, x *byte, side *int32, ng int, dst *float32, strips int)
+// As matvecQ4_0StripsVNNI for Q8_0 strips (272 bytes a block).
+TEXT ·matvecQ8_0StripsVNNI(SB), NOSPLIT, $0-48
+	MOVQ      w+0(FP), SI
+	MOVQ      dst+32(FP), R12
+	MOVQ      strips+40(FP), R13
+
+strip8:
+	MOVQ   x+8(FP), DI
+	MOVQ   side+16(FP), R11
+	MOVQ   ng+24(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+group8:
+	// A group is 1088 bytes (17 cache lines) of the strip's stream.
+	PREFETCHT2 4096(SI)
+	PREFETCHT2 4160(SI)
+	PREFETCHT2 4224(SI)
+	PREFETCHT2 4288(SI)
+	PREFETCHT2 4352(SI)
+	PREFETCHT2 4416(SI)
+	PREFETCHT2 4480(SI)
+	PREFETCHT2 4544(SI)
+	PREFETCHT2 4608(SI)
+	PREFETCHT2 4672(SI)
+	PREFETCHT2 4736(SI)
+	PREFETCHT2 4800(SI)
+	PREFETCHT2 4864(SI)
+	PREFETCHT2 4928(SI)
+	PREFETCHT2 4992(SI)
+	PREFETCHT2 5056(SI)
+	PREFETCHT2 5120(SI)
+	STRIP8_BLOCK(0, Y0, Y4, Y8, Y9, Y10, Y11, Y12)
+	STRIP8_BLOCK(1, Y1, Y5, Y16, Y17, Y18, Y19, Y20)
+	STRIP8_BLOCK(2, Y2, Y6, Y8, Y9, Y10, Y11, Y12)
+	STRIP8_BLOCK(3, Y3, Y7, Y16, Y17, Y18, Y19, Y20)
+	ADDQ $1088, SI
+	ADDQ $136, DI
+	ADDQ $64, R11
+	DECQ CX
+	JNZ  group8
+
+	VADDPS  Y4, Y0, Y0
+	VADDPS  Y5, Y1, Y1
+	VADDPS  Y6, Y2, Y2
+	VADDPS  Y7, Y3, Y3
+	VADDPS  Y1, Y0, Y0
+	VADDPS  Y3, Y2, Y2
+	VADDPS  Y2, Y0, Y0
+	VMOVUPS Y0, (R12)
+	ADDQ    $32, R12
+	DECQ    R13
+	JNZ     strip8
+
 	VZEROUPPER
 	RET
