@@ -158,6 +158,7 @@ func benchModel(ctx context.Context, path string, cfg benchConfig) (benchResult,
 	if err != nil {
 		return res, fmt.Errorf("bench: %w", err)
 	}
+	defer llm.ReleaseWeights(net) // before the next model loads
 	m, ok := net.(llm.Model)
 	if !ok {
 		return res, fmt.Errorf("bench %s: %s is not a text-generation model", path, f.Architecture())

@@ -62,10 +62,14 @@ func newLoaded(f *gguf.File, opts LoadOptions) (*Loaded, error) {
 	return l, nil
 }
 
-// Close releases the model file. The model must not be used afterwards.
+// Close releases the model's memory and file. The model must not be used
+// afterwards.
 func (l *Loaded) Close() error {
 	if l == nil || l.File == nil {
 		return nil
+	}
+	if l.Model != nil {
+		ReleaseWeights(l.Model)
 	}
 	return l.File.Close()
 }

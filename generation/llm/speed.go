@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+	"zhiwen/generation/tensor"
 
 	"zhiwen/generation/gguf"
 )
@@ -50,6 +51,40 @@ func MeasureSpeed(ctx context.Context, m Model, promptTokens, genTokens int, see
 	return res, nil
 }
 
+// ReleaseWeights frees at once the memory n holds besides its file's
+// mapping (the weights copied into a kernel's layout at load, see
+// LoadOptions.KeepLayout), which would otherwise go when n becomes
+// unreachable. n must not be used afterwards.
+func ReleaseWeights(n Network) {
+	d, ok := n.(*Decoder)
+	if !ok {
+		return
+	}
+	for _, m := range d.matrices() {
+		m.DropInterleaved()
+	}
+}
+
+// matrices lists the decoder's weight matrices (each once).
+func (d *Decoder) matrices() []*tensor.Matrix {
+	seen := map[*tensor.Matrix]bool{}
+	var out []*tensor.Matrix
+	add := func(ls ...linear) {
+		for _, l := range ls {
+			if l.w != nil && !seen[l.w] {
+				seen[l.w] = true
+				out = append(out, l.w)
+			}
+		}
+	}
+	for i := range d.layers {
+		ly := &d.layers[i]
+		add(ly.qkv, ly.q, ly.k, ly.v, ly.o, ly.gateUp, ly.gate, ly.up, ly.down)
+	}
+	add(linear{w: d.output}, linear{w: d.tokenEmbd})
+	return out
+}
+
 // DecodeWeights returns the memory one decode step of m streams, the
 // matrices as its kernels read them (see LoadOptions.KeepLayout), or nil
 // for a network this package does not know the layout of. Streaming it
@@ -61,18 +96,11 @@ func DecodeWeights(m Network) [][]byte {
 		return nil
 	}
 	var out [][]byte
-	add := func(ls ...linear) {
-		for _, l := range ls {
-			if l.w != nil {
-				out = append(out, l.w.DecodeBytes()...)
-			}
+	for _, m := range d.matrices() {
+		if m != d.tokenEmbd || m == d.output { // an untied embedding costs one row
+			out = append(out, m.DecodeBytes()...)
 		}
 	}
-	for i := range d.layers {
-		ly := &d.layers[i]
-		add(ly.qkv, ly.q, ly.k, ly.v, ly.o, ly.gateUp, ly.gate, ly.up, ly.down)
-	}
-	add(linear{w: d.output})
 	return out
 }
 

@@ -14,3 +14,6 @@ func streamRead(b []byte) uint64 { return streamReadGo(b) }
 func tileKernelSets() []tileKernelSet { return nil }
 
 func q8MatVecKernels() map[DType]q8MatVecFunc { return nil }
+
+// stripsExpected: no strip formats without the assembly.
+func stripsExpected(DType) bool { return false }

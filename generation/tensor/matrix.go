@@ -15,8 +15,10 @@ type Matrix struct {
 	Rows, Cols int
 	Data       []byte
 	// strips, when set, holds the rows in the row-interleaved layout of
-	// the fastest decode kernel (see Interleave).
-	strips []byte
+	// the fastest decode kernel (see Interleave); freeStrips, if set,
+	// returns its memory to the system.
+	strips     []byte
+	freeStrips func()
 }
 
 // NewMatrix wraps data as a rows×cols matrix of type t, checking that t is

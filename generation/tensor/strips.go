@@ -13,9 +13,11 @@ import (
 //	16 bytes: the eight rows' f16 scales, row 0 first;
 //	the rows' quant bytes four at a time: bytes 0–3 of rows 0…7, then
 //	bytes 4–7 of rows 0…7, and so on (16 bytes a row for Q4_0, whose
-//	nibbles stay as they are; 32 for Q8_0, stored as q+128),
+//	nibbles stay as they are; 32 for Q8_0, stored as q+128; Q5_0 puts
+//	its fifth bits first, see packQ5_0),
 //
-// the size of the eight rows' blocks (144 bytes for Q4_0, 272 for Q8_0):
+// the size of the eight rows' blocks (144 bytes for Q4_0, 176 for Q5_0,
+// 272 for Q8_0):
 // the copy is as large as the weights it replaces. With a dword of every
 // row in one 32-byte load, the kernels' int32 lanes each belong to one row,
 // so they never sum lanes across a register, the work that dominates the
@@ -25,14 +27,67 @@ const stripRows = 8
 
 // stripFormat describes one weight type's strip layout: a block of
 // blockBytes (a two-byte scale, then quants) and the value every quant
-// byte is XORed with in the strip.
+// byte is XORed with in the strip, or, for a layout of its own, pack and
+// unpack.
 type stripFormat struct {
 	blockBytes int
 	xor        byte
+	// pack, if set, stores row r's block blk in the strip block sb (which
+	// starts zeroed); unpack does the reverse.
+	pack   func(sb []byte, r int, blk []byte)
+	unpack func(blk, sb []byte, r int)
 	// kernel is the decode kernel over strips, nil where there is none.
 	kernel stripMatVecFunc
 	// rebuild, if set, is the assembly for rebuildStripGo.
 	rebuild func(strip []byte, nb int, rows []byte, rowBytes int)
+}
+
+// packBlock stores row r's block blk in the strip block sb.
+func (f *stripFormat) packBlock(sb []byte, r int, blk []byte) {
+	if f.pack != nil {
+		f.pack(sb, r, blk)
+		return
+	}
+	sb[2*r], sb[2*r+1] = blk[0], blk[1]
+	for k := 0; 4*k < f.blockBytes-2; k++ {
+		for i := range 4 {
+			sb[16+32*k+4*r+i] = blk[2+4*k+i] ^ f.xor
+		}
+	}
+}
+
+// unpackBlock writes row r's block of the strip block sb to blk.
+func (f *stripFormat) unpackBlock(blk, sb []byte, r int) {
+	if f.unpack != nil {
+		f.unpack(blk, sb, r)
+		return
+	}
+	le := binary.LittleEndian
+	x := uint32(f.xor) * 0x01010101
+	le.PutUint16(blk, le.Uint16(sb[2*r:]))
+	for k := 0; 4*k < f.blockBytes-2; k++ {
+		le.PutUint32(blk[2+4*k:], le.Uint32(sb[16+32*k+4*r:])^x)
+	}
+}
+
+// The Q5_0 strip block (176 bytes): the eight scales, the eight rows' qh
+// words (their fifth bits, one dword a row, from which the kernel picks
+// each step's bits with VPSHUFBITQMB), then the nibbles as Q4_0 stores
+// them.
+func packQ5_0(sb []byte, r int, blk []byte) {
+	sb[2*r], sb[2*r+1] = blk[0], blk[1]
+	copy(sb[16+4*r:20+4*r], blk[2:6])
+	for k := range 4 {
+		copy(sb[48+32*k+4*r:48+32*k+4*r+4], blk[6+4*k:6+4*k+4])
+	}
+}
+
+func unpackQ5_0(blk, sb []byte, r int) {
+	blk[0], blk[1] = sb[2*r], sb[2*r+1]
+	copy(blk[2:6], sb[16+4*r:20+4*r])
+	for k := range 4 {
+		copy(blk[6+4*k:6+4*k+4], sb[48+32*k+4*r:48+32*k+4*r+4])
+	}
 }
 
 // stripBlock is the bytes a strip spends on one block of its eight rows.
@@ -47,7 +102,7 @@ var stripMu sync.Mutex
 
 // Interleave stores a copy of m's rows in the row-interleaved layout that
 // this machine's fastest decode kernel reads, when there is such a kernel
-// for m's type and shape (today: Q4_0 and Q8_0 with AVX-512 VNNI, whole
+// for m's type and shape (today: Q4_0, Q5_0 and Q8_0 with AVX-512 VNNI, whole
 // groups of four blocks per row, at least eight rows), and reports whether
 // it did. From then on MatVec, MatVecs, MatMul and Row read the copy; Data
 // is left as it was and is read only for the last Rows mod 8 rows, so the
@@ -69,6 +124,19 @@ func (m *Matrix) Interleave(release func(copied []byte)) bool {
 	}
 	m.strips = interleave(stripFormats[m.Type], m.Data, m.Rows, m.Cols, release, func(n int) []byte { return allocStrips(m, n) })
 	return true
+}
+
+// DropInterleaved frees m's row-interleaved copy now rather than when m
+// becomes unreachable; from then on m is read from Data again. No other
+// goroutine may be using m.
+func (m *Matrix) DropInterleaved() {
+	stripMu.Lock()
+	defer stripMu.Unlock()
+	free := m.freeStrips
+	m.strips, m.freeStrips = nil, nil
+	if free != nil {
+		free()
+	}
 }
 
 // Interleaved reports whether m has a row-interleaved copy (see Interleave).
@@ -131,13 +199,7 @@ func interleave(f *stripFormat, data []byte, rows, cols int, release func([]byte
 		for r := range stripRows {
 			row := data[(s*stripRows+r)*rb : (s*stripRows+r+1)*rb]
 			for b := range nb {
-				blk, sb := row[b*bb:(b+1)*bb], dst[b*sbb:(b+1)*sbb]
-				sb[2*r], sb[2*r+1] = blk[0], blk[1]
-				for k := 0; 4*k < bb-2; k++ {
-					for i := range 4 {
-						sb[16+32*k+4*r+i] = blk[2+4*k+i] ^ f.xor
-					}
-				}
+				f.packBlock(dst[b*sbb:(b+1)*sbb], r, row[b*bb:(b+1)*bb])
 			}
 		}
 	}
@@ -164,15 +226,9 @@ func (m *Matrix) encodedRow(i int, buf []byte) []byte {
 // rebuildRow writes row r of a strip of nb blocks to row in the standard
 // layout.
 func rebuildRow(f *stripFormat, strip []byte, nb, r int, row []byte) {
-	le := binary.LittleEndian
 	bb, sbb := f.blockBytes, f.stripBlock()
-	x := uint32(f.xor) * 0x01010101
 	for b := range nb {
-		sb, blk := strip[b*sbb:(b+1)*sbb:(b+1)*sbb], row[b*bb:(b+1)*bb:(b+1)*bb]
-		le.PutUint16(blk, le.Uint16(sb[2*r:]))
-		for k := 0; 4*k < bb-2; k++ {
-			le.PutUint32(blk[2+4*k:], le.Uint32(sb[16+32*k+4*r:])^x)
-		}
+		f.unpackBlock(row[b*bb:(b+1)*bb:(b+1)*bb], strip[b*sbb:(b+1)*sbb:(b+1)*sbb], r)
 	}
 }
 

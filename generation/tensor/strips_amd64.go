@@ -2,7 +2,11 @@
 
 package tensor
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
 
 //go:noescape
 func matvecQ4_0StripsVNNI(w *byte, x *byte, side *int32, ng int, dst *float32, strips int)
@@ -11,7 +15,13 @@ func matvecQ4_0StripsVNNI(w *byte, x *byte, side *int32, ng int, dst *float32, s
 func matvecQ8_0StripsVNNI(w *byte, x *byte, side *int32, ng int, dst *float32, strips int)
 
 //go:noescape
+func matvecQ5_0StripsVNNI(w *byte, x *byte, side *int32, ng int, dst *float32, strips int)
+
+//go:noescape
 func rebuildQ4_0Strip(strip *byte, nb int, rows *byte, rowBytes int)
+
+//go:noescape
+func rebuildQ5_0Strip(strip *byte, nb int, rows *byte, rowBytes int)
 
 //go:noescape
 func rebuildQ8_0Strip(strip *byte, nb int, rows *byte, rowBytes int)
@@ -21,6 +31,9 @@ func init() {
 		return
 	}
 	stripFormats[Q4_0] = &stripFormat{blockBytes: 18, kernel: stripKernelFor(Q4_0, matvecQ4_0StripsVNNI), rebuild: rebuildAsm(rebuildQ4_0Strip)}
+	if cpu.X86.HasAVX512BITALG { // VPSHUFBITQMB
+		stripFormats[Q5_0] = &stripFormat{blockBytes: 22, pack: packQ5_0, unpack: unpackQ5_0, kernel: stripKernelFor(Q5_0, matvecQ5_0StripsVNNI), rebuild: rebuildAsm(rebuildQ5_0Strip)}
+	}
 	stripFormats[Q8_0] = &stripFormat{blockBytes: 34, xor: 0x80, kernel: stripKernelFor(Q8_0, matvecQ8_0StripsVNNI), rebuild: rebuildAsm(rebuildQ8_0Strip)}
 }
 
@@ -42,4 +55,16 @@ func rebuildAsm(k func(strip *byte, nb int, rows *byte, rowBytes int)) func([]by
 			k(unsafe.SliceData(strip), nb, unsafe.SliceData(rows), rowBytes)
 		}
 	}
+}
+
+// stripsExpected reports whether this machine should have a strip format
+// for dt (for the tests).
+func stripsExpected(dt DType) bool {
+	switch dt {
+	case Q4_0, Q8_0:
+		return hasVNNI
+	case Q5_0:
+		return hasVNNI && cpu.X86.HasAVX512BITALG
+	}
+	return false
 }

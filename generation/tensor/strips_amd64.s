@@ -318,3 +318,166 @@ group8:
 
 	VZEROUPPER
 	RET
+
+// The Q5_0 strip kernel (176-byte strip blocks, see packQ5_0). Per step,
+// VPSHUFBITQMB picks from the eight rows' qh words (one register a block)
+// the fifth bits of the step's bytes into K1 (low nibbles) and K2 (high
+// ones); the nibbles, the high ones shifted down, get 16 added where the
+// mask is set and meet the activations in VPDPBUSD as unsigned 5-bit quants
+// q+16; the excess 16·Σx of each half block is twice decodeSide's −8·Σx.
+// The integers and floats are matvecQ5_0VNNI's, in its order: identical
+// results.
+
+// q5BitIdx holds, for each step k and half h (at 64k + 32h), the bit each
+// byte 4r+j of the step takes from the qword holding rows 2⌊r/2⌋ and
+// 2⌊r/2⌋+1: bit 16h + 4k + j of row r, i.e. 16h + 4k + j + 32·(r mod 2).
+#define Q5IDX(off, b) \
+	DATA q5BitIdx<>+(off)(SB)/8, $(0x0302010003020100 + (b)*0x0101010101010101 + 0x2020202000000000); \
+	DATA q5BitIdx<>+(off+8)(SB)/8, $(0x0302010003020100 + (b)*0x0101010101010101 + 0x2020202000000000); \
+	DATA q5BitIdx<>+(off+16)(SB)/8, $(0x0302010003020100 + (b)*0x0101010101010101 + 0x2020202000000000); \
+	DATA q5BitIdx<>+(off+24)(SB)/8, $(0x0302010003020100 + (b)*0x0101010101010101 + 0x2020202000000000)
+
+Q5IDX(0, 0)
+Q5IDX(32, 16)
+Q5IDX(64, 4)
+Q5IDX(96, 20)
+Q5IDX(128, 8)
+Q5IDX(160, 24)
+Q5IDX(192, 12)
+Q5IDX(224, 28)
+GLOBL q5BitIdx<>(SB), RODATA|NOPTR, $256
+
+// STRIP5_QUARTER: step k of the block at wo(SI) (qh words in Q, the bit
+// indices at R14) against the activations at xo(DI), into IL (low half)
+// and IH (high half); W, T scratch.
+#define STRIP5_QUARTER(wo, xo, k, Q, IL, IH, W, T) \
+	VMOVDQU64       (wo+48+32*k)(SI), W; \
+	VPANDD          Y14, W, T; \
+	VPSHUFBITQMB    (64*k)(R14), Q, K1; \
+	VPADDB          Y13, T, K1, T; \
+	VPDPBUSD.BCST   (xo+2+4*k)(DI), T, IL; \
+	VPSRLW          $4, W, W; \
+	VPANDD          Y14, W, W; \
+	VPSHUFBITQMB    (64*k+32)(R14), Q, K2; \
+	VPADDB          Y13, W, K2, W; \
+	VPDPBUSD.BCST   (xo+18+4*k)(DI), W, IH
+
+// STRIP5_BLOCK: block j (0–3) of the Q5_0 group at SI, DI, R11 into AL, AH.
+#define STRIP5_BLOCK(j, AL, AH, S, Q, IL, IH, W, T) \
+	VCVTPH2PS       (176*j)(SI), S; \
+	VMULPS.BCST     (32+4*j)(R11), S, S; \
+	VMOVDQU64       (176*j+16)(SI), Q; \
+	VPXORD          IL, IL, IL; \
+	VPXORD          IH, IH, IH; \
+	STRIP5_QUARTER(176*j, 34*j, 0, Q, IL, IH, W, T); \
+	STRIP5_QUARTER(176*j, 34*j, 1, Q, IL, IH, W, T); \
+	STRIP5_QUARTER(176*j, 34*j, 2, Q, IL, IH, W, T); \
+	STRIP5_QUARTER(176*j, 34*j, 3, Q, IL, IH, W, T); \
+	VPBROADCASTD    (4*j)(R11), T; \
+	VPADDD          T, T, T; \
+	VPADDD          T, IL, IL; \
+	VPBROADCASTD    (16+4*j)(R11), T; \
+	VPADDD          T, T, T; \
+	VPADDD          T, IH, IH; \
+	VCVTDQ2PS       IL, IL; \
+	VCVTDQ2PS       IH, IH; \
+	VFMADD231PS     IL, S, AL; \
+	VFMADD231PS     IH, S, AH
+
+// func matvecQ5_0StripsVNNI(w *byte, x *byte, side *int32, ng int, dst *float32, strips int)
+TEXT ·matvecQ5_0StripsVNNI(SB), NOSPLIT, $0-48
+	LEAQ      q5BitIdx<>(SB), R14
+	VMOVDQU   mask0f<>(SB), Y14
+	VMOVDQU   sixteens<>(SB), Y13
+	MOVQ      w+0(FP), SI
+	MOVQ      dst+32(FP), R12
+	MOVQ      strips+40(FP), R13
+
+strip5:
+	MOVQ   x+8(FP), DI
+	MOVQ   side+16(FP), R11
+	MOVQ   ng+24(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+group5:
+	// A group is 704 bytes (11 cache lines) of the strip's stream.
+	PREFETCHT2 4096(SI)
+	PREFETCHT2 4160(SI)
+	PREFETCHT2 4224(SI)
+	PREFETCHT2 4288(SI)
+	PREFETCHT2 4352(SI)
+	PREFETCHT2 4416(SI)
+	PREFETCHT2 4480(SI)
+	PREFETCHT2 4544(SI)
+	PREFETCHT2 4608(SI)
+	PREFETCHT2 4672(SI)
+	PREFETCHT2 4736(SI)
+	STRIP5_BLOCK(0, Y0, Y4, Y8, Y15, Y9, Y10, Y11, Y12)
+	STRIP5_BLOCK(1, Y1, Y5, Y16, Y21, Y17, Y18, Y19, Y20)
+	STRIP5_BLOCK(2, Y2, Y6, Y8, Y15, Y9, Y10, Y11, Y12)
+	STRIP5_BLOCK(3, Y3, Y7, Y16, Y21, Y17, Y18, Y19, Y20)
+	ADDQ $704, SI
+	ADDQ $136, DI
+	ADDQ $64, R11
+	DECQ CX
+	JNZ  group5
+
+	VADDPS  Y4, Y0, Y0
+	VADDPS  Y5, Y1, Y1
+	VADDPS  Y6, Y2, Y2
+	VADDPS  Y7, Y3, Y3
+	VADDPS  Y1, Y0, Y0
+	VADDPS  Y3, Y2, Y2
+	VADDPS  Y2, Y0, Y0
+	VMOVUPS Y0, (R12)
+	ADDQ    $32, R12
+	DECQ    R13
+	JNZ     strip5
+
+	VZEROUPPER
+	RET
+
+// func rebuildQ5_0Strip(strip *byte, nb int, rows *byte, rowBytes int)
+// As rebuildQ4_0Strip for Q5_0 (the qh words go back to their rows).
+TEXT ·rebuildQ5_0Strip(SB), NOSPLIT, $0-32
+	MOVQ strip+0(FP), SI
+	MOVQ nb+8(FP), CX
+	MOVQ rows+16(FP), DI
+	MOVQ rowBytes+24(FP), R8
+	LEAQ (R8)(R8*2), R9  // 3·rowBytes
+	LEAQ (DI)(R8*4), R10 // row 4
+	VPXOR Y15, Y15, Y15
+
+r50block:
+	STRIP_SCALES_OUT
+	MOVL 16(SI), AX
+	MOVL AX, 2(DI)
+	MOVL 20(SI), AX
+	MOVL AX, 2(DI)(R8*1)
+	MOVL 24(SI), AX
+	MOVL AX, 2(DI)(R8*2)
+	MOVL 28(SI), AX
+	MOVL AX, 2(DI)(R9*1)
+	MOVL 32(SI), AX
+	MOVL AX, 2(R10)
+	MOVL 36(SI), AX
+	MOVL AX, 2(R10)(R8*1)
+	MOVL 40(SI), AX
+	MOVL AX, 2(R10)(R8*2)
+	MOVL 44(SI), AX
+	MOVL AX, 2(R10)(R9*1)
+	STRIP_QUANTS_OUT(48, 6)
+	ADDQ $176, SI
+	ADDQ $22, DI
+	ADDQ $22, R10
+	DECQ CX
+	JNZ  r50block
+	VZEROUPPER
+	RET

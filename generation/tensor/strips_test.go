@@ -22,14 +22,15 @@ func stripSide(xq []byte, cols int) []int32 {
 }
 
 // stripTypes are the weight types with a strip layout on this machine,
-// failing the test where the VNNI kernels exist but the formats do not.
+// failing the test where the machine has a kernel's instructions but the
+// format is missing.
 func stripTypes(t testing.TB) []DType {
 	var ts []DType
-	for _, dt := range []DType{Q4_0, Q8_0} {
+	for _, dt := range []DType{Q4_0, Q5_0, Q8_0} {
 		if stripFormats[dt] != nil {
 			ts = append(ts, dt)
-		} else if hasVNNI {
-			t.Fatalf("%s has no strip format on this AVX-512 VNNI machine", dt)
+		} else if stripsExpected(dt) {
+			t.Fatalf("%s has no strip format on this machine (%s), which has the kernel's instructions", dt, KernelName())
 		}
 	}
 	return ts
@@ -166,13 +167,13 @@ func BenchmarkStripKernel(b *testing.B) {
 func TestInterleave(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	defer SetThreads(0)
-	if m := randomMatrix(t, r, Q5_0, 16, 128); m.Interleave(nil) {
-		t.Fatal("Interleave applied to a Q5_0 matrix")
+	if m := randomMatrix(t, r, Q6_K, 16, 256); m.Interleave(nil) {
+		t.Fatal("Interleave applied to a Q6_K matrix")
 	}
 	if m := randomMatrix(t, r, Q4_0, 16, 96); m.Interleave(nil) {
 		t.Fatal("Interleave applied to a row of three blocks (not whole groups of four)")
 	}
-	for _, dt := range []DType{Q4_0, Q8_0} {
+	for _, dt := range []DType{Q4_0, Q5_0, Q8_0} {
 		for _, cols := range []int{128, 896} {
 			for _, rows := range []int{8, 13, 64, 136} {
 				m := randomMatrix(t, r, dt, rows, cols)
