@@ -210,8 +210,15 @@ func TestInterleave(t *testing.T) {
 						}
 					}
 				}
+				// Dropped, the copy is gone and Data serves again.
+				m.DropInterleaved()
+				if m.Interleaved() {
+					t.Fatalf("%s %d×%d: still interleaved after DropInterleaved", dt, rows, cols)
+				}
+				if again := run(); again.mv[rows-1] != before.mv[rows-1] || again.mm[0] != before.mm[0] {
+					t.Fatalf("%s %d×%d: results changed after DropInterleaved", dt, rows, cols)
+				}
 			}
 		}
 	}
-
 }
