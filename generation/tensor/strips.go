@@ -48,11 +48,11 @@ func (f *stripFormat) packBlock(sb []byte, r int, blk []byte) {
 		f.pack(sb, r, blk)
 		return
 	}
-	sb[2*r], sb[2*r+1] = blk[0], blk[1]
+	le := binary.LittleEndian
+	x := uint32(f.xor) * 0x01010101
+	le.PutUint16(sb[2*r:], le.Uint16(blk))
 	for k := 0; 4*k < f.blockBytes-2; k++ {
-		for i := range 4 {
-			sb[16+32*k+4*r+i] = blk[2+4*k+i] ^ f.xor
-		}
+		le.PutUint32(sb[16+32*k+4*r:], le.Uint32(blk[2+4*k:])^x)
 	}
 }
 
@@ -110,7 +110,8 @@ var stripMu sync.Mutex
 // gguf.File.Release): if release is not nil, it is called on each part of
 // Data as soon as that part has been copied (a few MiB at a time). The
 // results of every operation are unchanged, bit for bit. Interleave must
-// be called before m is shared between goroutines, and m must not be
+// be called before m is shared between goroutines and not from inside
+// ParallelFor (it copies on the kernels' threads), and m must not be
 // copied by value afterwards (the copy lives only as long as m); calling
 // it again does nothing.
 func (m *Matrix) Interleave(release func(copied []byte)) bool {
@@ -176,35 +177,35 @@ func (m *Matrix) stripRowCount() int {
 const releaseEvery = 4 << 20
 
 // interleave copies the whole strips of a rows×cols matrix into format f's
-// strip layout, in memory from alloc (make if nil), calling release (if
-// not nil) on the source bytes copied so far every releaseEvery bytes and
-// at the end.
+// strip layout, in memory from alloc (make if nil), on the kernels'
+// threads, calling release (if not nil) on the source bytes copied so far
+// every releaseEvery bytes and at the end.
 func interleave(f *stripFormat, data []byte, rows, cols int, release func([]byte), alloc func(int) []byte) []byte {
 	nb, bb, sbb := cols/QK, f.blockBytes, f.stripBlock()
 	rb := nb * bb
-	strips := rows / stripRows
+	strips, stripBytes := rows/stripRows, stripRows*rb
 	var out []byte
 	if alloc != nil {
-		out = alloc(strips * stripRows * rb)
+		out = alloc(strips * stripBytes)
 	} else {
-		out = make([]byte, strips*stripRows*rb)
+		out = make([]byte, strips*stripBytes)
 	}
-	done := 0 // source bytes released
-	for s := range strips {
-		if end := s * stripRows * rb; release != nil && end-done >= releaseEvery {
-			release(data[done:end])
-			done = end
-		}
-		dst := out[s*stripRows*rb : (s+1)*stripRows*rb]
-		for r := range stripRows {
-			row := data[(s*stripRows+r)*rb : (s*stripRows+r+1)*rb]
+	batch := max(1, releaseEvery/stripBytes)
+	for s0 := 0; s0 < strips; s0 += batch {
+		s1 := min(strips, s0+batch)
+		ParallelFor(s1-s0, func(i int) {
+			s := s0 + i
+			src, dst := data[s*stripBytes:(s+1)*stripBytes], out[s*stripBytes:(s+1)*stripBytes]
 			for b := range nb {
-				f.packBlock(dst[b*sbb:(b+1)*sbb], r, row[b*bb:(b+1)*bb])
+				sb := dst[b*sbb : (b+1)*sbb]
+				for r := range stripRows {
+					f.packBlock(sb, r, src[r*rb+b*bb:r*rb+(b+1)*bb])
+				}
 			}
+		})
+		if release != nil {
+			release(data[s0*stripBytes : s1*stripBytes])
 		}
-	}
-	if end := strips * stripRows * rb; release != nil && end > done {
-		release(data[done:end])
 	}
 	return out
 }
