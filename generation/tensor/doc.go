@@ -39,6 +39,16 @@
 // no sign trick. They perform the integer and float operations of the row
 // kernels in the same order, so MatVec results are unchanged bit for bit.
 //
+// Faster still, a Matrix of Q4_0, Q5_0 or Q8_0 weights can keep a copy in
+// a row-interleaved layout (Interleave; the model loader makes it by
+// default): eight rows per strip, each block holding the rows' scales and
+// then their quants a dword per row, so that one 32-byte load feeds the
+// eight int32 lanes of VPDPBUSD one row each and no lane is summed across a
+// register (strips.go, strips_amd64.s). These strip kernels, too, keep the
+// row kernels' integer and float operations lane for lane, and MatMul and
+// Row rebuild rows from the strips, so nothing changes but speed; the copy
+// lives outside the Go heap and replaces the mapped file's pages.
+//
 // Batched products (MatMul with n > 1, prefill) quantize the activations
 // once and use tile kernels where they exist (Q4_0, Q5_0, Q8_0 with AVX2 or
 // AVX-512 VNNI; Q4_K with VNNI; all four in pure Go): the work is split in
