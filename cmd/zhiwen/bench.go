@@ -36,6 +36,7 @@ func init() {
 			threads := fs.Int("t", 0, "threads (default: all cores)")
 			dir := fs.String("dir", "", "keep synthesized models in this directory and reuse them on later runs (default: a temporary directory)")
 			asJSON := fs.Bool("json", false, "print JSON")
+			keepLayout := fs.Bool("keep-layout", false, "read every weight in place from the mapped file instead of copying Q4_0/Q5_0/Q8_0 matrices into the interleaved decode layout")
 			return func(ctx context.Context, args []string) error {
 				if *p < 0 || *n < 0 || *depth < 0 || *p+*n == 0 || *reps < 1 {
 					return fmt.Errorf("%w: need -p or -n > 0, -d ≥ 0 and -r ≥ 1", errUsage)
@@ -43,7 +44,7 @@ func init() {
 				if *threads > 0 {
 					tensor.SetThreads(*threads)
 				}
-				cfg := benchConfig{prompt: *p, gen: *n, depth: *depth, reps: *reps}
+				cfg := benchConfig{prompt: *p, gen: *n, depth: *depth, reps: *reps, keepLayout: *keepLayout}
 				var paths []string
 				if *model != "" {
 					paths = strings.Split(*model, ",")
@@ -100,7 +101,10 @@ func init() {
 	})
 }
 
-type benchConfig struct{ prompt, gen, depth, reps int }
+type benchConfig struct {
+	prompt, gen, depth, reps int
+	keepLayout               bool
+}
 
 type benchReport struct {
 	CPU     string `json:"cpu"`
@@ -154,7 +158,7 @@ func benchModel(ctx context.Context, path string, cfg benchConfig) (benchResult,
 	}
 	defer f.Close()
 	ctxLen := max(cfg.prompt, cfg.depth+cfg.gen) + 1
-	net, err := llm.LoadNetwork(f, llm.LoadOptions{ContextLen: ctxLen})
+	net, err := llm.LoadNetwork(f, llm.LoadOptions{ContextLen: ctxLen, KeepLayout: cfg.keepLayout})
 	if err != nil {
 		return res, fmt.Errorf("bench: %w", err)
 	}
