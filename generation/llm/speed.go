@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
-	"zhiwen/generation/tensor"
 
 	"zhiwen/generation/gguf"
+	"zhiwen/generation/tensor"
 )
 
 // SpeedResult is one prefill + decode measurement.

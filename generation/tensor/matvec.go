@@ -49,7 +49,8 @@ func newMVPart(w *Matrix, dst []float32, first int) mvPart {
 	return mvPart{w: w, dst: dst[:w.Rows], first: first, units: ns + w.Rows - ns*stripRows}
 }
 
-// run computes the part's units [ua, ub).
+// run computes the part's units [ua, ub): strips through the strip kernel,
+// the rows after them through the decode kernel.
 func (p *mvPart) run(j *mulJob, ua, ub int) {
 	ns := p.w.stripRowCount() / stripRows
 	if ua < ns {
@@ -58,7 +59,8 @@ func (p *mvPart) run(j *mulJob, ua, ub int) {
 	if ub <= ns {
 		return
 	}
-	r0, r1 := ns*stripRows+max(ua, ns)-ns, ns*stripRows+ub-ns
+	// Unit u ≥ ns is row u + 7·ns.
+	r0, r1 := max(ua, ns)+(stripRows-1)*ns, ub+(stripRows-1)*ns
 	rb := j.rowBytes
 	j.mv(p.w.Data[r0*rb:r1*rb], rb, j.x, j.side, p.w.Cols, p.dst[r0:r1])
 }
@@ -300,13 +302,20 @@ func decodeSide(side []int32, scales []float32, corr []int32) {
 // data from x (for the kernel tables and their tests).
 func q8MatVecRows(k q8MatVecFunc) rowsFunc {
 	return func(w []byte, rowBytes int, x []byte, n int, dst []float32) {
-		nb := n / QK
-		scales, corr, side := make([]float32, nb), make([]int32, 8*nb), make([]int32, 4*nb)
-		for b := range nb {
-			scales[b] = f16At(x[b*34:])
-			q8Corrections(corr[8*b:8*b+8], x[b*34+2:b*34+34])
-		}
-		decodeSide(side, scales, corr)
-		k(w, rowBytes, x, side, n, dst)
+		k(w, rowBytes, x, sideOf(x, n), n, dst)
 	}
+}
+
+// sideOf derives the decode kernels' side data (see decodeSide) from n
+// Q8_0 activations x, allocating it (for tests and the kernel tables; the
+// decode path builds it in place while it quantizes).
+func sideOf(x []byte, n int) []int32 {
+	nb := n / QK
+	scales, corr, side := make([]float32, nb), make([]int32, 8*nb), make([]int32, 4*nb)
+	for b := range nb {
+		scales[b] = f16At(x[b*34:])
+		q8Corrections(corr[8*b:8*b+8], x[b*34+2:b*34+34])
+	}
+	decodeSide(side, scales, corr)
+	return side
 }

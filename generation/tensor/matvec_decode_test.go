@@ -56,16 +56,10 @@ func TestDecodeKernelsEqualRowKernels(t *testing.T) {
 func BenchmarkDecodeKernel(b *testing.B) {
 	r := rand.New(rand.NewPCG(7, 7))
 	const cols = 4864
-	nb := cols / QK
 	xf := gaussian(r, cols, 1)
 	xq := make([]byte, RowBytes(Q8_0, cols))
 	quantizeInto(Q8_0, xq, xf)
-	scales, corr, side := make([]float32, nb), make([]int32, 8*nb), make([]int32, 4*nb)
-	for i := range nb {
-		scales[i] = f16At(xq[i*34:])
-		q8Corrections(corr[8*i:8*i+8], xq[i*34+2:i*34+34])
-	}
-	decodeSide(side, scales, corr)
+	side := sideOf(xq, cols)
 	for _, dt := range []DType{Q4_0, Q5_0, Q8_0} {
 		rb := RowBytes(dt, cols)
 		for _, size := range []struct {

@@ -22,10 +22,36 @@
 // order; the final sum of a row's eight lanes follows HSUM_Y0's tree. The
 // results are therefore identical bit for bit.
 
+// STRIP_ZERO clears the eight accumulators Y0–Y7 of a strip (lane L of
+// the row kernel's accumulator in YL, one row per lane).
+#define STRIP_ZERO \
+	VXORPS Y0, Y0, Y0; \
+	VXORPS Y1, Y1, Y1; \
+	VXORPS Y2, Y2, Y2; \
+	VXORPS Y3, Y3, Y3; \
+	VXORPS Y4, Y4, Y4; \
+	VXORPS Y5, Y5, Y5; \
+	VXORPS Y6, Y6, Y6; \
+	VXORPS Y7, Y7, Y7
+
+// STRIP_SUM_STORE sums each row's eight lanes along HSUM_Y0's tree,
+// (a0+a4)+(a1+a5), then (a2+a6)+(a3+a7), then their sum, for the eight
+// rows at once, and stores the eight results at R12, advancing it.
+#define STRIP_SUM_STORE \
+	VADDPS  Y4, Y0, Y0; \
+	VADDPS  Y5, Y1, Y1; \
+	VADDPS  Y6, Y2, Y2; \
+	VADDPS  Y7, Y3, Y3; \
+	VADDPS  Y1, Y0, Y0; \
+	VADDPS  Y3, Y2, Y2; \
+	VADDPS  Y2, Y0, Y0; \
+	VMOVUPS Y0, (R12); \
+	ADDQ    $32, R12
+
 // stripHighMask keeps the high nibbles (16·q of elements 16–31).
 CONST32(stripHighMask, 0xf0f0f0f0f0f0f0f0, 0xf0f0f0f0f0f0f0f0, 0xf0f0f0f0f0f0f0f0, 0xf0f0f0f0f0f0f0f0)
 
-// STRIP_HALF: one 32-byte load (four bytes of each of eight rows) of the
+// STRIP_QUARTER: step k, one 32-byte load (four bytes of each of eight rows) of the
 // block at wo(SI), against the activation bytes at xo+4k of the block at
 // xo(DI): the low nibbles into IL, the high ones into IH.
 #define STRIP_QUARTER(wo, xo, k, IL, IH, W, T) \
@@ -69,14 +95,7 @@ strip:
 	MOVQ   x+8(FP), DI
 	MOVQ   side+16(FP), R11
 	MOVQ   ng+24(FP), CX
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
+	STRIP_ZERO
 
 group:
 	// A group is 576 bytes (nine cache lines) of the strip's stream.
@@ -101,17 +120,7 @@ group:
 	DECQ CX
 	JNZ  group
 
-	// HSUM_Y0's tree for every row at once: (a0+a4)+(a1+a5), then
-	// (a2+a6)+(a3+a7), then their sum.
-	VADDPS  Y4, Y0, Y0
-	VADDPS  Y5, Y1, Y1
-	VADDPS  Y6, Y2, Y2
-	VADDPS  Y7, Y3, Y3
-	VADDPS  Y1, Y0, Y0
-	VADDPS  Y3, Y2, Y2
-	VADDPS  Y2, Y0, Y0
-	VMOVUPS Y0, (R12)
-	ADDQ    $32, R12
+	STRIP_SUM_STORE
 	DECQ    R13
 	JNZ     strip
 
@@ -266,14 +275,7 @@ strip8:
 	MOVQ   x+8(FP), DI
 	MOVQ   side+16(FP), R11
 	MOVQ   ng+24(FP), CX
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
+	STRIP_ZERO
 
 group8:
 	// A group is 1088 bytes (17 cache lines) of the strip's stream.
@@ -304,15 +306,7 @@ group8:
 	DECQ CX
 	JNZ  group8
 
-	VADDPS  Y4, Y0, Y0
-	VADDPS  Y5, Y1, Y1
-	VADDPS  Y6, Y2, Y2
-	VADDPS  Y7, Y3, Y3
-	VADDPS  Y1, Y0, Y0
-	VADDPS  Y3, Y2, Y2
-	VADDPS  Y2, Y0, Y0
-	VMOVUPS Y0, (R12)
-	ADDQ    $32, R12
+	STRIP_SUM_STORE
 	DECQ    R13
 	JNZ     strip8
 
@@ -397,14 +391,7 @@ strip5:
 	MOVQ   x+8(FP), DI
 	MOVQ   side+16(FP), R11
 	MOVQ   ng+24(FP), CX
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
+	STRIP_ZERO
 
 group5:
 	// A group is 704 bytes (11 cache lines) of the strip's stream.
@@ -429,15 +416,7 @@ group5:
 	DECQ CX
 	JNZ  group5
 
-	VADDPS  Y4, Y0, Y0
-	VADDPS  Y5, Y1, Y1
-	VADDPS  Y6, Y2, Y2
-	VADDPS  Y7, Y3, Y3
-	VADDPS  Y1, Y0, Y0
-	VADDPS  Y3, Y2, Y2
-	VADDPS  Y2, Y0, Y0
-	VMOVUPS Y0, (R12)
-	ADDQ    $32, R12
+	STRIP_SUM_STORE
 	DECQ    R13
 	JNZ     strip5
 

@@ -9,18 +9,6 @@ import (
 	"testing"
 )
 
-// stripSide derives the decode kernels' side data from Q8_0 activations.
-func stripSide(xq []byte, cols int) []int32 {
-	nb := cols / QK
-	scales, corr, side := make([]float32, nb), make([]int32, 8*nb), make([]int32, 4*nb)
-	for b := range nb {
-		scales[b] = f16At(xq[b*34:])
-		q8Corrections(corr[8*b:8*b+8], xq[b*34+2:b*34+34])
-	}
-	decodeSide(side, scales, corr)
-	return side
-}
-
 // stripTypes are the weight types with a strip layout on this machine,
 // failing the test where the machine has a kernel's instructions but the
 // format is missing.
@@ -98,7 +86,7 @@ func TestStripKernelEqualsDecodeKernel(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				side := stripSide(xq, cols)
+				side := sideOf(xq, cols)
 				want := make([]float32, rows)
 				activeQ8MatVec[dt](m.Data, RowBytes(dt, cols), xq, side, cols, want)
 				ref, tol := oracleMatVec(t, m, xf)
@@ -129,7 +117,7 @@ func BenchmarkStripKernel(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			side := stripSide(xq, cols)
+			side := sideOf(xq, cols)
 			for _, size := range []struct {
 				name string
 				rows int
