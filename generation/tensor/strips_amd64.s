@@ -48,6 +48,38 @@
 	VMOVUPS Y0, (R12); \
 	ADDQ    $32, R12
 
+// STRIP_PF prefetches the line o bytes into the strip stream, 4 KB ahead;
+// STRIP_PF8 the eight lines from o on.
+#define STRIP_PF(o) PREFETCHT2 (4096+o)(SI)
+#define STRIP_PF8(o) \
+	STRIP_PF(o); STRIP_PF(o+64); STRIP_PF(o+128); STRIP_PF(o+192); \
+	STRIP_PF(o+256); STRIP_PF(o+320); STRIP_PF(o+384); STRIP_PF(o+448)
+
+// STRIP_ROWS is the loop of the strip kernels: for each strip (R13 of
+// them, SI walking their blocks, R12 their eight results), every group of
+// four blocks (GB bytes of weights, 136 of activations at DI, 16 words of
+// side data at R11) goes through GROUP into the accumulators Y0–Y7, whose
+// lanes are then summed and stored.
+#define STRIP_ROWS(GROUP, GB, STRIP, LOOP) \
+	MOVQ      w+0(FP), SI; \
+	MOVQ      dst+32(FP), R12; \
+	MOVQ      strips+40(FP), R13; \
+STRIP: \
+	MOVQ   x+8(FP), DI; \
+	MOVQ   side+16(FP), R11; \
+	MOVQ   ng+24(FP), CX; \
+	STRIP_ZERO; \
+LOOP: \
+	GROUP; \
+	ADDQ $GB, SI; \
+	ADDQ $136, DI; \
+	ADDQ $64, R11; \
+	DECQ CX; \
+	JNZ  LOOP; \
+	STRIP_SUM_STORE; \
+	DECQ    R13; \
+	JNZ     STRIP
+
 // stripHighMask keeps the high nibbles (16·q of elements 16–31).
 CONST32(stripHighMask, 0xf0f0f0f0f0f0f0f0, 0xf0f0f0f0f0f0f0f0, 0xf0f0f0f0f0f0f0f0, 0xf0f0f0f0f0f0f0f0)
 
@@ -81,48 +113,23 @@ CONST32(stripHighMask, 0xf0f0f0f0f0f0f0f0, 0xf0f0f0f0f0f0f0f0, 0xf0f0f0f0f0f0f0f
 	VFMADD231PS     IL, S, AL; \
 	VFMADD231PS     IH, S, AH
 
+// STRIP4_GROUP: a Q4_0 group, 576 bytes (nine cache lines) of the strip's
+// stream, on two register sets, so that one block's integer chain overlaps
+// the next one's.
+#define STRIP4_GROUP \
+	STRIP_PF8(0); STRIP_PF(512); \
+	STRIP_BLOCK(0, Y0, Y4, Y8, Y9, Y10, Y11, Y12); \
+	STRIP_BLOCK(1, Y1, Y5, Y16, Y17, Y18, Y19, Y20); \
+	STRIP_BLOCK(2, Y2, Y6, Y8, Y9, Y10, Y11, Y12); \
+	STRIP_BLOCK(3, Y3, Y7, Y16, Y17, Y18, Y19, Y20)
+
 // func matvecQ4_0StripsVNNI(w *byte, x *byte, side *int32, ng int, dst *float32, strips int)
 // Each of the strips ≥ 1 strips has 4·ng blocks (144 bytes each) and
 // writes eight results to dst; side is decodeSide's, 16 words per group.
 TEXT ·matvecQ4_0StripsVNNI(SB), NOSPLIT, $0-48
 	VMOVDQU   mask0f<>(SB), Y14
 	VMOVDQU   stripHighMask<>(SB), Y15
-	MOVQ      w+0(FP), SI
-	MOVQ      dst+32(FP), R12
-	MOVQ      strips+40(FP), R13
-
-strip:
-	MOVQ   x+8(FP), DI
-	MOVQ   side+16(FP), R11
-	MOVQ   ng+24(FP), CX
-	STRIP_ZERO
-
-group:
-	// A group is 576 bytes (nine cache lines) of the strip's stream.
-	PREFETCHT2 4096(SI)
-	PREFETCHT2 4160(SI)
-	PREFETCHT2 4224(SI)
-	PREFETCHT2 4288(SI)
-	PREFETCHT2 4352(SI)
-	PREFETCHT2 4416(SI)
-	PREFETCHT2 4480(SI)
-	PREFETCHT2 4544(SI)
-	PREFETCHT2 4608(SI)
-	// Two register sets, so that one block's integer chain overlaps the
-	// next one's.
-	STRIP_BLOCK(0, Y0, Y4, Y8, Y9, Y10, Y11, Y12)
-	STRIP_BLOCK(1, Y1, Y5, Y16, Y17, Y18, Y19, Y20)
-	STRIP_BLOCK(2, Y2, Y6, Y8, Y9, Y10, Y11, Y12)
-	STRIP_BLOCK(3, Y3, Y7, Y16, Y17, Y18, Y19, Y20)
-	ADDQ $576, SI
-	ADDQ $136, DI
-	ADDQ $64, R11
-	DECQ CX
-	JNZ  group
-
-	STRIP_SUM_STORE
-	DECQ    R13
-	JNZ     strip
+	STRIP_ROWS(STRIP4_GROUP, 576, strip4, group4)
 
 	VZEROUPPER
 	RET
@@ -264,51 +271,18 @@ GLOBL sign80<>(SB), RODATA|NOPTR, $1
 	VFMADD231PS     IL, S, AL; \
 	VFMADD231PS     IH, S, AH
 
+// STRIP8_GROUP: a Q8_0 group, 1088 bytes (17 cache lines).
+#define STRIP8_GROUP \
+	STRIP_PF8(0); STRIP_PF8(512); STRIP_PF(1024); \
+	STRIP8_BLOCK(0, Y0, Y4, Y8, Y9, Y10, Y11, Y12); \
+	STRIP8_BLOCK(1, Y1, Y5, Y16, Y17, Y18, Y19, Y20); \
+	STRIP8_BLOCK(2, Y2, Y6, Y8, Y9, Y10, Y11, Y12); \
+	STRIP8_BLOCK(3, Y3, Y7, Y16, Y17, Y18, Y19, Y20)
+
 // func matvecQ8_0StripsVNNI(w *byte, x *byte, side *int32, ng int, dst *float32, strips int)
 // As matvecQ4_0StripsVNNI for Q8_0 strips (272 bytes a block).
 TEXT ·matvecQ8_0StripsVNNI(SB), NOSPLIT, $0-48
-	MOVQ      w+0(FP), SI
-	MOVQ      dst+32(FP), R12
-	MOVQ      strips+40(FP), R13
-
-strip8:
-	MOVQ   x+8(FP), DI
-	MOVQ   side+16(FP), R11
-	MOVQ   ng+24(FP), CX
-	STRIP_ZERO
-
-group8:
-	// A group is 1088 bytes (17 cache lines) of the strip's stream.
-	PREFETCHT2 4096(SI)
-	PREFETCHT2 4160(SI)
-	PREFETCHT2 4224(SI)
-	PREFETCHT2 4288(SI)
-	PREFETCHT2 4352(SI)
-	PREFETCHT2 4416(SI)
-	PREFETCHT2 4480(SI)
-	PREFETCHT2 4544(SI)
-	PREFETCHT2 4608(SI)
-	PREFETCHT2 4672(SI)
-	PREFETCHT2 4736(SI)
-	PREFETCHT2 4800(SI)
-	PREFETCHT2 4864(SI)
-	PREFETCHT2 4928(SI)
-	PREFETCHT2 4992(SI)
-	PREFETCHT2 5056(SI)
-	PREFETCHT2 5120(SI)
-	STRIP8_BLOCK(0, Y0, Y4, Y8, Y9, Y10, Y11, Y12)
-	STRIP8_BLOCK(1, Y1, Y5, Y16, Y17, Y18, Y19, Y20)
-	STRIP8_BLOCK(2, Y2, Y6, Y8, Y9, Y10, Y11, Y12)
-	STRIP8_BLOCK(3, Y3, Y7, Y16, Y17, Y18, Y19, Y20)
-	ADDQ $1088, SI
-	ADDQ $136, DI
-	ADDQ $64, R11
-	DECQ CX
-	JNZ  group8
-
-	STRIP_SUM_STORE
-	DECQ    R13
-	JNZ     strip8
+	STRIP_ROWS(STRIP8_GROUP, 1088, strip8, group8)
 
 	VZEROUPPER
 	RET
@@ -378,47 +352,20 @@ GLOBL q5BitIdx<>(SB), RODATA|NOPTR, $256
 	VFMADD231PS     IL, S, AL; \
 	VFMADD231PS     IH, S, AH
 
+// STRIP5_GROUP: a Q5_0 group, 704 bytes (11 cache lines).
+#define STRIP5_GROUP \
+	STRIP_PF8(0); STRIP_PF(512); STRIP_PF(576); STRIP_PF(640); \
+	STRIP5_BLOCK(0, Y0, Y4, Y8, Y15, Y9, Y10, Y11, Y12); \
+	STRIP5_BLOCK(1, Y1, Y5, Y16, Y21, Y17, Y18, Y19, Y20); \
+	STRIP5_BLOCK(2, Y2, Y6, Y8, Y15, Y9, Y10, Y11, Y12); \
+	STRIP5_BLOCK(3, Y3, Y7, Y16, Y21, Y17, Y18, Y19, Y20)
+
 // func matvecQ5_0StripsVNNI(w *byte, x *byte, side *int32, ng int, dst *float32, strips int)
 TEXT ·matvecQ5_0StripsVNNI(SB), NOSPLIT, $0-48
 	LEAQ      q5BitIdx<>(SB), R14
 	VMOVDQU   mask0f<>(SB), Y14
 	VMOVDQU   sixteens<>(SB), Y13
-	MOVQ      w+0(FP), SI
-	MOVQ      dst+32(FP), R12
-	MOVQ      strips+40(FP), R13
-
-strip5:
-	MOVQ   x+8(FP), DI
-	MOVQ   side+16(FP), R11
-	MOVQ   ng+24(FP), CX
-	STRIP_ZERO
-
-group5:
-	// A group is 704 bytes (11 cache lines) of the strip's stream.
-	PREFETCHT2 4096(SI)
-	PREFETCHT2 4160(SI)
-	PREFETCHT2 4224(SI)
-	PREFETCHT2 4288(SI)
-	PREFETCHT2 4352(SI)
-	PREFETCHT2 4416(SI)
-	PREFETCHT2 4480(SI)
-	PREFETCHT2 4544(SI)
-	PREFETCHT2 4608(SI)
-	PREFETCHT2 4672(SI)
-	PREFETCHT2 4736(SI)
-	STRIP5_BLOCK(0, Y0, Y4, Y8, Y15, Y9, Y10, Y11, Y12)
-	STRIP5_BLOCK(1, Y1, Y5, Y16, Y21, Y17, Y18, Y19, Y20)
-	STRIP5_BLOCK(2, Y2, Y6, Y8, Y15, Y9, Y10, Y11, Y12)
-	STRIP5_BLOCK(3, Y3, Y7, Y16, Y21, Y17, Y18, Y19, Y20)
-	ADDQ $704, SI
-	ADDQ $136, DI
-	ADDQ $64, R11
-	DECQ CX
-	JNZ  group5
-
-	STRIP_SUM_STORE
-	DECQ    R13
-	JNZ     strip5
+	STRIP_ROWS(STRIP5_GROUP, 704, strip5, group5)
 
 	VZEROUPPER
 	RET
