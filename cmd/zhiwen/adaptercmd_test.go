@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -77,7 +78,7 @@ func logitsOf(t *testing.T, path string, set func(llm.Config) *llm.AdapterSet, t
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, logits)
+		out = append(out, slices.Clone(logits)) // Forward reuses its buffer
 	}
 	return out
 }

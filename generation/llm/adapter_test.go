@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -236,12 +237,12 @@ func runTokens(t *testing.T, m Model, set *AdapterSet) [][]float32 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out = append(out, logits)
+	out = append(out, slices.Clone(logits))
 	for i := 5; i < len(adapterTokens); i++ {
 		if logits, err = m.Forward(ctx, adapterTokens[i:i+1], i, cache); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, logits)
+		out = append(out, slices.Clone(logits))
 	}
 	return out
 }

@@ -108,8 +108,9 @@ func (d *Decoder) NewCache(ctxLen int) *KVCache {
 // weights and the KV cache.
 const prefillChunk = 64
 
-// Forward runs tokens through the model and returns the last token's logits.
-// A long prompt is processed in chunks of prefillChunk tokens.
+// Forward runs tokens through the model and returns the last token's logits
+// in the cache's logits buffer (see Model.Forward). A long prompt is
+// processed in chunks of prefillChunk tokens.
 func (d *Decoder) Forward(ctx context.Context, tokens []int, pos int, cache *KVCache) ([]float32, error) {
 	for len(tokens) > prefillChunk {
 		if _, err := d.run(ctx, tokens[:prefillChunk], pos, cache, false); err != nil {
@@ -122,7 +123,7 @@ func (d *Decoder) Forward(ctx context.Context, tokens []int, pos int, cache *KVC
 		return nil, err
 	}
 	h := d.cfg.Hidden
-	logits := make([]float32, d.cfg.Vocab)
+	logits := cache.logitsBuffer(d.cfg.Vocab)
 	tensor.MatVec(logits, d.output, x[(len(tokens)-1)*h:len(tokens)*h])
 	return logits, nil
 }

@@ -63,7 +63,10 @@ type Model interface {
 	NewCache(ctxLen int) *KVCache
 	// Forward runs tokens at positions pos, pos+1, ... (pos must not exceed
 	// cache.Len(); a smaller pos rewinds the cache) and returns the logits
-	// of the last token. The result is owned by the caller.
+	// of the last token. As with llama.cpp's llama_get_logits, the result
+	// lives in the cache and is valid until the next pass over the same
+	// cache, which overwrites it: copy it to keep it (a decode step thus
+	// allocates nothing).
 	Forward(ctx context.Context, tokens []int, pos int, cache *KVCache) ([]float32, error)
 }
 

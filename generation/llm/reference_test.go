@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -480,12 +481,12 @@ func testDecodeLayout(t *testing.T, dt tensor.DType) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, got)
+		out = append(out, slices.Clone(got))
 		for i := 5; i < len(tokens); i++ {
 			if got, err = d.Forward(ctx, tokens[i:i+1], i, cache); err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, got)
+			out = append(out, slices.Clone(got))
 		}
 		return out, d.layers[0].q.w.Interleaved() && d.output.Interleaved()
 	}

@@ -26,27 +26,89 @@ func Threads() int { return int(threads.Load()) }
 // rangeJob is work over rows that can be split into ranges.
 type rangeJob interface{ runRange(lo, hi int) }
 
-// splitter hands out fixed-size chunks of [0,n) to whichever thread asks
-// next, so a thread slowed down by other load does less of the work.
+// splitter shares [0,n) out among the threads of one call. Each thread
+// owns a contiguous segment, which it takes from the front a chunk at a
+// time, so that its reads form one stream through memory (a decode step's
+// matrices are read once, from DRAM, and every new stream costs a ramp-up
+// of the hardware prefetcher: 16 interleaved chunks made a 580 KB matrix
+// take 26 µs on two threads against 18 µs for two halves). A thread that
+// runs out takes chunks from the back of the others' segments, so one
+// slowed by other load, or a helper that joins late, still does less of
+// the work.
 type splitter struct {
 	job   rangeJob
 	n     int
 	chunk int
-	next  atomic.Int64
+	// segs[k] is thread k's segment, front and back packed in one word
+	// (see packSeg) so that owner and thieves claim with one CAS.
+	segs []paddedSeg
+	// joined hands out segment indices to the helpers (the caller is 0).
+	joined atomic.Int32
 	// busy counts the helpers still working; a helper decrements it just
 	// before wg.Done, so the caller can spin on it (see wait).
 	busy atomic.Int32
 	wg   sync.WaitGroup
 }
 
-func (s *splitter) work() {
-	for {
-		lo := int(s.next.Add(int64(s.chunk))) - s.chunk
-		if lo >= s.n {
-			return
-		}
-		s.job.runRange(lo, min(s.n, lo+s.chunk))
+// paddedSeg keeps each segment's word on a cache line of its own, so
+// that owners claiming their chunks do not contend.
+type paddedSeg struct {
+	v atomic.Uint64
+	_ [56]byte
+}
+
+func packSeg(front, back int) uint64 { return uint64(front) | uint64(back)<<32 }
+
+func unpackSeg(v uint64) (front, back int) { return int(uint32(v)), int(v >> 32) }
+
+// start prepares s for job over [0,n) on parts threads, in chunks of
+// chunk.
+func (s *splitter) start(job rangeJob, n, chunk, parts int) {
+	s.job, s.n, s.chunk = job, n, chunk
+	if cap(s.segs) < parts {
+		s.segs = make([]paddedSeg, parts)
 	}
+	s.segs = s.segs[:parts]
+	for k := range parts {
+		s.segs[k].v.Store(packSeg(k*n/parts, (k+1)*n/parts))
+	}
+	s.joined.Store(0)
+}
+
+// work runs the calling thread's share: segment k from the front, then
+// chunks from the back of the other segments until none is left.
+func (s *splitter) work(k int) {
+	own := &s.segs[k].v
+	for {
+		v := own.Load()
+		f, b := unpackSeg(v)
+		if f >= b {
+			break
+		}
+		e := min(b, f+s.chunk)
+		if own.CompareAndSwap(v, packSeg(e, b)) {
+			s.job.runRange(f, e)
+		}
+	}
+	for i := 1; i < len(s.segs); i++ {
+		seg := &s.segs[(k+i)%len(s.segs)].v
+		for {
+			v := seg.Load()
+			f, b := unpackSeg(v)
+			if f >= b {
+				break
+			}
+			a := max(f, b-s.chunk)
+			if seg.CompareAndSwap(v, packSeg(f, a)) {
+				s.job.runRange(a, b)
+			}
+		}
+	}
+}
+
+// helperWork is a pool worker's part of the call: the next segment.
+func (s *splitter) helperWork() {
+	s.work(int(s.joined.Add(1)))
 }
 
 // workerPool is a set of persistent goroutines that join splitters.
@@ -76,7 +138,7 @@ const workerSpin = 50 * time.Microsecond
 func (p *workerPool) worker() {
 	for {
 		s := p.next()
-		s.work()
+		s.helperWork()
 		s.busy.Add(-1)
 		s.wg.Done()
 	}
@@ -119,15 +181,14 @@ func parallelFor(s *splitter, job rangeJob, n, minChunk int) {
 		return
 	}
 	helpers := min(th, chunks) - 1
-	s.job, s.n, s.chunk = job, n, (n+chunks-1)/chunks
-	s.next.Store(0)
+	s.start(job, n, (n+chunks-1)/chunks, helpers+1)
 	pool.ensure(helpers)
 	s.busy.Store(int32(helpers))
 	s.wg.Add(helpers)
 	for range helpers {
 		pool.tasks <- s
 	}
-	s.work()
+	s.work(0)
 	s.wait()
 	s.job = nil
 }

@@ -1,0 +1,115 @@
+package tensor
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// rangeLog records the ranges a splitter hands out and when each starts.
+type rangeLog struct {
+	mu     sync.Mutex
+	seen   []atomic.Int32
+	ranges [][2]int
+	starts []time.Time
+	slow   func(lo int) time.Duration
+}
+
+func (l *rangeLog) runRange(lo, hi int) {
+	l.mu.Lock()
+	l.ranges = append(l.ranges, [2]int{lo, hi})
+	l.starts = append(l.starts, time.Now())
+	l.mu.Unlock()
+	if l.slow != nil {
+		time.Sleep(l.slow(lo))
+	}
+	for i := lo; i < hi; i++ {
+		l.seen[i].Add(1)
+	}
+}
+
+// TestSplitterCoversEachIndexOnce runs parallelFor over many sizes, chunk
+// bounds and thread counts: every index is run exactly once, in ranges
+// inside [0,n).
+func TestSplitterCoversEachIndexOnce(t *testing.T) {
+	defer SetThreads(0)
+	for _, th := range []int{1, 2, 3, 8} {
+		SetThreads(th)
+		for _, n := range []int{0, 1, 2, 7, 64, 1000, 4099} {
+			for _, minChunk := range []int{1, 3, 100} {
+				var s splitter
+				l := &rangeLog{seen: make([]atomic.Int32, n)}
+				parallelFor(&s, l, n, minChunk)
+				for i := range l.seen {
+					if c := l.seen[i].Load(); c != 1 {
+						t.Fatalf("threads %d, n %d, chunk ≥ %d: index %d run %d times", th, n, minChunk, i, c)
+					}
+				}
+				for _, r := range l.ranges {
+					if r[0] < 0 || r[0] > r[1] || r[1] > n || (r[0] == r[1] && n > 0) {
+						t.Fatalf("threads %d, n %d: bad range %v", th, n, r)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestSplitterStealsFromSlowThread stalls the caller in its first chunk:
+// the helper must finish its own segment and then take the rest of the
+// caller's from the back, while the caller is still stalled.
+func TestSplitterStealsFromSlowThread(t *testing.T) {
+	defer SetThreads(0)
+	SetThreads(2)
+	const n, stall = 64, 50 * time.Millisecond
+	var s splitter
+	l := &rangeLog{seen: make([]atomic.Int32, n), slow: func(lo int) time.Duration {
+		if lo == 0 {
+			return stall
+		}
+		return 0
+	}}
+	parallelFor(&s, l, n, 1)
+	var first time.Time
+	for i, r := range l.ranges {
+		if r[0] == 0 {
+			first = l.starts[i]
+		}
+	}
+	stolen := 0
+	for i, r := range l.ranges {
+		// Ranges of the caller's segment [0, n/2) other than its first
+		// chunk that started while the caller was stalled were stolen.
+		if r[0] > 0 && r[1] <= n/2 && l.starts[i].Sub(first) < stall/2 {
+			stolen++
+		}
+	}
+	if stolen == 0 {
+		t.Fatalf("no chunk of the stalled caller's segment was taken by the helper: ranges %v", l.ranges)
+	}
+	for i := range l.seen {
+		if c := l.seen[i].Load(); c != 1 {
+			t.Fatalf("index %d run %d times", i, c)
+		}
+	}
+}
+
+// TestSplitterOrder checks the order one thread takes work in when it is
+// alone: its own segment front to back in chunks (one stream through
+// memory), then the other segment's chunks from the back.
+func TestSplitterOrder(t *testing.T) {
+	var s splitter
+	l := &rangeLog{seen: make([]atomic.Int32, 20)}
+	s.start(l, 20, 3, 2)
+	s.work(0)
+	want := [][2]int{{0, 3}, {3, 6}, {6, 9}, {9, 10}, {17, 20}, {14, 17}, {11, 14}, {10, 11}}
+	if len(l.ranges) != len(want) {
+		t.Fatalf("ranges %v, want %v", l.ranges, want)
+	}
+	for i := range want {
+		if l.ranges[i] != want[i] {
+			t.Fatalf("ranges %v, want %v", l.ranges, want)
+		}
+	}
+}
