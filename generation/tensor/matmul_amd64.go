@@ -34,6 +34,9 @@ func decodeQ8_0Off(w *byte, nb int, q *byte, d *float32)
 func quantizeQ8_0AVX2(x *float32, nb int, dst *byte, scales *float32, corr *int32) int
 
 //go:noescape
+func quantizeQ8KAVX2(x *float32, nb int, dst *byte) int
+
+//go:noescape
 func repack4(src *byte, srcStride int, groups int, dst *byte, dstStride int)
 
 //go:noescape
@@ -110,6 +113,25 @@ func tileKernelSets() []tileKernelSet {
 func init() {
 	if hasAVX2 {
 		quantizeQ8_0Blocks = quantizeQ8_0BlocksAVX2
+		quantizeQ8KRow = quantizeQ8KRowAVX2
+	}
+}
+
+// quantizeQ8KRowAVX2 encodes len(x)/256 Q8_K blocks with the assembly
+// quantizer, finishing in Go any block it leaves (one with a NaN, an
+// infinity, or values too tiny for a finite inverse scale).
+func quantizeQ8KRowAVX2(dst []byte, x []float32) {
+	nb := len(x) / QKK
+	if nb == 0 {
+		return
+	}
+	_, _ = x[nb*QKK-1], dst[nb*292-1]
+	for b := 0; b < nb; {
+		b += quantizeQ8KAVX2(&x[b*QKK], nb-b, &dst[b*292])
+		if b < nb {
+			quantizeBlockQ8K(dst[b*292:(b+1)*292], x[b*QKK:(b+1)*QKK])
+			b++
+		}
 	}
 }
 

@@ -722,6 +722,182 @@ q8stop:
 	VZEROUPPER
 	RET
 
+DATA mmFm127<>+0(SB)/4, $-127.0
+GLOBL mmFm127<>(SB), RODATA|NOPTR, $4
+
+DATA mmI127<>+0(SB)/4, $127
+GLOBL mmI127<>(SB), RODATA|NOPTR, $4
+
+// Q8K_QUANT32 quantizes the 32 floats at off(R8) by Y1 (the inverse
+// scale) into 32 bytes at (DI)+4+off/4, and stores the sums of their two
+// groups of 16 quants as int16 at R9 and R9+2.
+#define Q8K_SUM16(A, B, OFF) \
+	VPADDD       B, A, Y6; \
+	VEXTRACTI128 $1, Y6, X7; \
+	VPADDD       X7, X6, X6; \
+	VPSHUFD      $0x4e, X6, X7; \
+	VPADDD       X7, X6, X6; \
+	VPSHUFD      $0xb1, X6, X7; \
+	VPADDD       X7, X6, X6; \
+	VMOVD        X6, DX; \
+	MOVW         DX, OFF(R9)
+
+#define Q8K_QUANT32 \
+	VMULPS     (R8), Y1, Y2; \
+	VMULPS     32(R8), Y1, Y3; \
+	VMULPS     64(R8), Y1, Y4; \
+	VMULPS     96(R8), Y1, Y5; \
+	VCVTPS2DQ  Y2, Y2; \
+	VCVTPS2DQ  Y3, Y3; \
+	VCVTPS2DQ  Y4, Y4; \
+	VCVTPS2DQ  Y5, Y5; \
+	VPMINSD    Y9, Y2, Y2; \
+	VPMINSD    Y9, Y3, Y3; \
+	VPMINSD    Y9, Y4, Y4; \
+	VPMINSD    Y9, Y5, Y5; \
+	Q8K_SUM16(Y2, Y3, 0); \
+	Q8K_SUM16(Y4, Y5, 2); \
+	VPACKSSDW  Y3, Y2, Y2; \
+	VPACKSSDW  Y5, Y4, Y4; \
+	VPACKSSWB  Y4, Y2, Y2; \
+	VPERMD     Y2, Y10, Y2; \
+	VMOVDQU    Y2, (R10)
+
+// func quantizeQ8KAVX2(x *float32, nb int, dst *byte) int
+//
+// Encodes nb Q8_K blocks (256 values, 292 bytes) exactly as
+// quantizeBlockQ8K: the value of largest magnitude (the first of a tie)
+// sets the inverse scale −127/max, each quant is round-to-nearest-even of
+// its scaled value (VCVTPS2DQ in the default rounding mode, which ggml's
+// float trick also computes) capped at 127, and the sums of each 16 quants
+// follow. It stops early, returning the number of blocks done, at a block
+// holding a NaN or an infinity or whose inverse scale overflows, which Go
+// then encodes.
+TEXT ·quantizeQ8KAVX2(SB), NOSPLIT, $0-32
+	MOVQ         x+0(FP), SI
+	MOVQ         nb+8(FP), CX
+	MOVQ         dst+16(FP), DI
+	XORQ         AX, AX
+	VBROADCASTSS mmAbsMask<>(SB), Y15
+	VMOVDQU      mmPackPerm<>(SB), Y10
+	VPBROADCASTD mmI127<>(SB), Y9
+	TESTQ        CX, CX
+	JZ           q8kdone
+
+q8kblock:
+	// The largest magnitude into X0 (broadcast in Y0), NaNs flagged in Y4.
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y4, Y4, Y4
+	MOVQ   SI, R8
+	MOVQ   $8, BX
+
+q8kmax:
+	VANDPS  (R8), Y15, Y2
+	VANDPS  32(R8), Y15, Y3
+	VCMPPS  $3, Y2, Y2, Y5
+	VORPS   Y5, Y4, Y4
+	VCMPPS  $3, Y3, Y3, Y5
+	VORPS   Y5, Y4, Y4
+	VMAXPS  Y0, Y2, Y0
+	VMAXPS  Y1, Y3, Y1
+	VANDPS  64(R8), Y15, Y2
+	VANDPS  96(R8), Y15, Y3
+	VCMPPS  $3, Y2, Y2, Y5
+	VORPS   Y5, Y4, Y4
+	VCMPPS  $3, Y3, Y3, Y5
+	VORPS   Y5, Y4, Y4
+	VMAXPS  Y0, Y2, Y0
+	VMAXPS  Y1, Y3, Y1
+	ADDQ    $128, R8
+	DECQ    BX
+	JNZ     q8kmax
+
+	VMOVMSKPS Y4, DX
+	TESTL     DX, DX
+	JNZ       q8kdone
+	VMAXPS       Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS       X1, X0, X0
+	VPERMILPS    $0x4e, X0, X1
+	VMAXPS       X1, X0, X0
+	VPERMILPS    $0xb1, X0, X1
+	VMAXPS       X1, X0, X0
+	VUCOMISS     mmFMax<>(SB), X0
+	JA           q8kdone
+	VXORPS       X1, X1, X1
+	VUCOMISS     X1, X0
+	JEQ          q8kzero
+	VBROADCASTSS X0, Y0
+
+	// The first value of that magnitude: its index into BX.
+	MOVQ SI, R8
+	XORQ BX, BX
+
+q8kfind:
+	VANDPS    (R8)(BX*4), Y15, Y2
+	VCMPPS    $0, Y0, Y2, Y2
+	VMOVMSKPS Y2, DX
+	TESTL     DX, DX
+	JNZ       q8kfound
+	ADDQ      $8, BX
+	JMP       q8kfind
+
+q8kfound:
+	TZCNTL DX, DX
+	ADDQ   DX, BX
+	VMOVSS (SI)(BX*4), X2
+
+	// iscale = −127/max (Y1), d = 1/iscale.
+	VMOVSS       mmFm127<>(SB), X1
+	VDIVSS       X2, X1, X1
+	VANDPS       X15, X1, X3
+	VUCOMISS     mmFMax<>(SB), X3
+	JA           q8kdone
+	VMOVSS       mmF1<>(SB), X3
+	VDIVSS       X1, X3, X3
+	VMOVSS       X3, (DI)
+	VBROADCASTSS X1, Y1
+
+	MOVQ SI, R8
+	LEAQ 4(DI), R10
+	LEAQ 260(DI), R9
+	MOVQ $8, BX
+
+q8kquant:
+	Q8K_QUANT32
+	ADDQ $128, R8
+	ADDQ $32, R10
+	ADDQ $4, R9
+	DECQ BX
+	JNZ  q8kquant
+	JMP  q8knext
+
+q8kzero:
+	VXORPS  Y1, Y1, Y1
+	VMOVDQU Y1, (DI)
+	VMOVDQU Y1, 32(DI)
+	VMOVDQU Y1, 64(DI)
+	VMOVDQU Y1, 96(DI)
+	VMOVDQU Y1, 128(DI)
+	VMOVDQU Y1, 160(DI)
+	VMOVDQU Y1, 192(DI)
+	VMOVDQU Y1, 224(DI)
+	VMOVDQU Y1, 256(DI)
+	VMOVDQU Y1, 260(DI)
+
+q8knext:
+	ADDQ $1024, SI
+	ADDQ $292, DI
+	INCQ AX
+	CMPQ AX, CX
+	JLT  q8kblock
+
+q8kdone:
+	MOVQ AX, ret+24(FP)
+	VZEROUPPER
+	RET
+
 // func tileDotsQ6KVNNI(q *byte, nb int, x *byte, xStride int, dst *float32, dstStride int, ntok int)
 //
 // Decoded Q6_K rows (see decodeRowQ6K) against Q8_K activation rows, one

@@ -6,8 +6,8 @@ import (
 	"sync"
 )
 
-// mulJob is one MatVec/MatMul call, pooled so that steady-state calls do
-// not allocate.
+// mulJob is one batched row-kernel product (matMulPerToken), pooled so
+// that steady-state calls do not allocate.
 type mulJob struct {
 	w        *Matrix
 	rows     rowsFunc
@@ -16,83 +16,13 @@ type mulJob struct {
 	xStride  int
 	n        int
 	dst      []float32
-	scratch  []byte
-	// mv, when set, is the decode kernel for n = 1; it reads the Q8_0
-	// activations in x together with side (see decodeSide), built from
-	// scales and corr.
-	mv     q8MatVecFunc
-	scales []float32
-	corr   []int32
-	side   []int32
-	quant  quantizeJob
-	split  splitter
-	// parts, when not empty, are the matrices (one for MatVec, several for
-	// MatVecs) whose units (see mvPart), one after another, make up the
-	// job's range for the decode kernels.
-	parts []mvPart
-}
-
-// mvPart is one matrix of a decode job: its weights, its output, and the
-// job unit at which its units begin. A unit is a strip of eight rows for
-// the rows w holds in strips (see Interleave), then one row for each of
-// the others.
-type mvPart struct {
-	w     *Matrix
-	dst   []float32
-	first int
-	units int
-}
-
-// newMVPart describes w's rows, writing to dst, as units from first on.
-func newMVPart(w *Matrix, dst []float32, first int) mvPart {
-	ns := w.stripRowCount() / stripRows
-	return mvPart{w: w, dst: dst[:w.Rows], first: first, units: ns + w.Rows - ns*stripRows}
-}
-
-// run computes the part's units [ua, ub): strips through the strip kernel,
-// the rows after them through the decode kernel.
-func (p *mvPart) run(j *mulJob, ua, ub int) {
-	ns := p.w.stripRowCount() / stripRows
-	if ua < ns {
-		stripMatVec(p.w, ua, min(ub, ns), j.x, j.side, p.dst)
-	}
-	if ub <= ns {
-		return
-	}
-	// Unit u ≥ ns is row u + 7·ns.
-	r0, r1 := max(ua, ns)+(stripRows-1)*ns, ub+(stripRows-1)*ns
-	rb := j.rowBytes
-	j.mv(p.w.Data[r0*rb:r1*rb], rb, j.x, j.side, p.w.Cols, p.dst[r0:r1])
-}
-
-// decodeChunk is the fewest units per chunk of a decode job: a
-// minRowsPerChunk's worth of rows, counted in strips when ws are
-// interleaved.
-func decodeChunk(rowBytes int, interleaved bool) int {
-	c := minRowsPerChunk(rowBytes, 1)
-	if interleaved {
-		c = max(1, c/stripRows)
-	}
-	return c
+	split    splitter
 }
 
 var mulJobs = sync.Pool{New: func() any { return new(mulJob) }}
 
 func (j *mulJob) runRange(lo, hi int) {
 	w, rb, cols, rows := j.w.Data, j.rowBytes, j.w.Cols, j.w.Rows
-	if len(j.parts) > 0 {
-		for i := range j.parts {
-			p := &j.parts[i]
-			if a, b := max(lo, p.first), min(hi, p.first+p.units); a < b {
-				p.run(j, a-p.first, b-p.first)
-			}
-		}
-		return
-	}
-	if j.n == 1 {
-		j.rows(w[lo*rb:hi*rb], rb, j.x, cols, j.dst[lo:hi])
-		return
-	}
 	// Batched: tile rows so a tile of weight rows stays in cache while every
 	// activation row passes over it.
 	const tile = 16
@@ -166,106 +96,47 @@ func MatMul(dst []float32, w *Matrix, x []float32, n int) {
 		activationPool.Put(a)
 		return
 	}
-	j := mulJobs.Get().(*mulJob)
-	j.w, j.rows, j.rowBytes, j.n, j.dst = w, rowsKernel, RowBytes(w.Type, w.Cols), n, dst
-	at := activationType(w.Type)
-	if at == F32 {
-		j.x, j.xStride = float32Bytes(x), 4*w.Cols
-	} else {
-		j.activationRows(at, w.Cols, n)
-		if at == Q8_0 && quantizeQ8_0Blocks != nil {
-			j.quantizeDecode(w.Type, x)
-			if j.mv != nil {
-				j.parts = append(j.parts, newMVPart(w, dst, 0))
-				parallelFor(&j.split, j, j.parts[0].units, decodeChunk(j.rowBytes, w.strips != nil))
-				j.release()
-				return
-			}
-		} else {
-			j.quant = quantizeJob{t: at, src: x, cols: w.Cols, dst: j.x, dstRows: j.xStride}
-			parallelFor(&j.split, &j.quant, n, 4)
-			j.quant = quantizeJob{}
-		}
-	}
-	parallelFor(&j.split, j, w.Rows, minRowsPerChunk(j.rowBytes, n))
-	j.release()
-}
-
-// activationRows points j.x at scratch room for n rows of cols activations
-// of type at.
-func (j *mulJob) activationRows(at DType, cols, n int) {
-	j.xStride = RowBytes(at, cols)
-	if need := n * j.xStride; cap(j.scratch) < need {
-		j.scratch = make([]byte, need)
-	}
-	j.x = j.scratch[:n*j.xStride]
+	_ = rowsKernel
+	one := [1]decodeItem{{w, dst}}
+	matVecs(one[:], x)
 }
 
 // release drops j's references to the call's data and returns it to the
 // pool (its scratch buffers stay for the next call).
 func (j *mulJob) release() {
-	clear(j.parts)
-	j.w, j.rows, j.x, j.dst, j.mv, j.parts = nil, nil, nil, nil, nil, j.parts[:0]
+	j.w, j.rows, j.x, j.dst = nil, nil, nil, nil
 	mulJobs.Put(j)
 }
 
-// quantizeDecode quantizes the one activation row x to Q8_0 in j.x (which
-// must hold RowBytes(Q8_0, len(x)) bytes), by the assembly, and sets j.mv
-// with its side data when weights of type t have a decode kernel.
-func (j *mulJob) quantizeDecode(t DType, x []float32) {
-	nb := len(x) / QK
-	if cap(j.scales) < nb {
-		j.scales, j.corr, j.side = make([]float32, nb), make([]int32, 8*nb), make([]int32, 4*nb)
-	}
-	j.scales, j.corr, j.side = j.scales[:nb], j.corr[:8*nb], j.side[:4*nb]
-	quantizeQ8_0Blocks(x, j.x, j.scales, j.corr)
-	if mv := activeQ8MatVec[t]; mv != nil {
-		decodeSide(j.side, j.scales, j.corr)
-		j.mv = mv
-	}
-}
-
 // MatVecs computes dsts[i] = ws[i]·x for matrices that read the same input
-// (q, k and v; gate and up). Where they share a weight type with a decode
-// kernel and a width, x is quantized once and the rows of all of them are
-// split across threads as one job, which saves a hand-over and a ramp-up
-// of the memory stream per matrix; otherwise it is MatVec for each. Either
-// way each result equals MatVec's bit for bit. It panics as MatVec does, or
-// if len(dsts) != len(ws).
+// (q, k and v; gate and up). x is encoded once for each activation format
+// the matrices need, and the rows of all of them are split across threads
+// as one job, which saves a hand-over and a ramp-up of the memory stream
+// per matrix; the matrices may differ in type (a Q4_K_M file mixes Q4_K or
+// Q5_0 with Q6_K). Each result equals MatVec's bit for bit. It panics as
+// MatVec does, or if len(dsts) != len(ws).
 func MatVecs(dsts [][]float32, ws []*Matrix, x []float32) {
 	if len(dsts) != len(ws) {
 		panic(fmt.Sprintf("tensor: MatVecs: %d outputs for %d matrices", len(dsts), len(ws)))
 	}
-	fused := len(ws) > 0 && quantizeQ8_0Blocks != nil && activeQ8MatVec[ws[0].Type] != nil &&
-		activationType(ws[0].Type) == Q8_0 && len(x) == ws[0].Cols && ws[0].Cols%QK == 0
+	var small [4]decodeItem
+	items := small[:0]
 	for i, w := range ws {
-		if w.Type != ws[0].Type || w.Cols != ws[0].Cols {
-			fused = false
+		if len(x) != w.Cols {
+			panic(fmt.Sprintf("tensor: MatVecs: x has %d elements, matrix %d has %d columns", len(x), i, w.Cols))
 		}
-		if rb := RowBytes(w.Type, w.Cols); rb <= 0 || len(w.Data) < w.Rows*rb || len(dsts[i]) < w.Rows {
-			fused = false
+		if len(dsts[i]) < w.Rows {
+			panic(fmt.Sprintf("tensor: MatVecs: output %d has %d elements for %d rows", i, len(dsts[i]), w.Rows))
 		}
-	}
-	if !fused {
-		for i, w := range ws {
-			MatVec(dsts[i], w, x)
+		if _, ok := activeRows[w.Type]; !ok {
+			panic(fmt.Sprintf("tensor: MatVecs: unsupported weight type %s", w.Type))
 		}
-		return
+		if rb := RowBytes(w.Type, w.Cols); rb <= 0 || len(w.Data) < w.Rows*rb {
+			panic(fmt.Sprintf("tensor: MatVecs: malformed %d×%d %s matrix with %d data bytes", w.Rows, w.Cols, w.Type, len(w.Data)))
+		}
+		items = append(items, decodeItem{w, dsts[i]})
 	}
-	w0 := ws[0]
-	j := mulJobs.Get().(*mulJob)
-	j.w, j.rowBytes, j.n = w0, RowBytes(w0.Type, w0.Cols), 1
-	j.activationRows(Q8_0, w0.Cols, 1)
-	j.quantizeDecode(w0.Type, x)
-	units, interleaved := 0, true
-	for i, w := range ws {
-		p := newMVPart(w, dsts[i], units)
-		j.parts = append(j.parts, p)
-		units += p.units
-		interleaved = interleaved && w.strips != nil
-	}
-	parallelFor(&j.split, j, units, decodeChunk(j.rowBytes, interleaved))
-	j.release()
+	matVecs(items, x)
 }
 
 // q8MatVecFunc is a decode kernel: dst[i] = dot(row i, x) for len(dst)

@@ -456,8 +456,9 @@ func TestRowsKernelsMatchSingleRows(t *testing.T) {
 }
 
 // TestMatVecsMatchesMatVec holds the fused MatVecs to one MatVec per
-// matrix, bit for bit, for fusable sets (same type and width, decode
-// kernels) and for sets that fall back (mixed types, widths without one).
+// matrix, bit for bit: one type or several (up to all four activation
+// formats in one call), with and without row-interleaved copies, and
+// without allocating once warm.
 func TestMatVecsMatchesMatVec(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	cases := []struct {
@@ -471,26 +472,41 @@ func TestMatVecsMatchesMatVec(t *testing.T) {
 		{"one matrix", []DType{Q4_0}, []int{3}, 256},
 		{"odd block count", []DType{Q4_0, Q4_0}, []int{70, 9}, 96},
 		{"mixed types", []DType{Q4_0, Q6_K, Q8_0}, []int{64, 32, 16}, 512},
+		{"q k v of a 0.5B Q4_K_M", []DType{Q5_0, Q5_0, Q8_0}, []int{896, 128, 128}, 896},
+		{"q k v of a 1.5B Q4_K_M", []DType{Q4_K, Q4_K, Q6_K}, []int{64, 16, 16}, 1536},
+		{"four activation formats", []DType{Q8_0, Q4_1, Q4_K, F32}, []int{24, 9, 16, 8}, 512},
 		{"float", []DType{F16, F16}, []int{40, 8}, 64},
+		{"float and quantized", []DType{BF16, Q4_0}, []int{40, 72}, 256},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			x := gaussian(r, c.cols, 1)
-			ws := make([]*Matrix, len(c.types))
-			got, want := make([][]float32, len(ws)), make([][]float32, len(ws))
-			for i, dt := range c.types {
-				ws[i] = randomMatrix(t, r, dt, c.rows[i], c.cols)
-				got[i], want[i] = make([]float32, c.rows[i]), make([]float32, c.rows[i])
-				MatVec(want[i], ws[i], x)
-			}
-			MatVecs(got, ws, x)
-			for i := range got {
-				for j := range got[i] {
-					if math.Float32bits(got[i][j]) != math.Float32bits(want[i][j]) {
-						t.Fatalf("matrix %d row %d: MatVecs %g, MatVec %g", i, j, got[i][j], want[i][j])
+		for _, interleave := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/interleave=%v", c.name, interleave), func(t *testing.T) {
+				x := gaussian(r, c.cols, 1)
+				ws := make([]*Matrix, len(c.types))
+				got, want := make([][]float32, len(ws)), make([][]float32, len(ws))
+				for i, dt := range c.types {
+					ws[i] = randomMatrix(t, r, dt, c.rows[i], c.cols)
+					got[i], want[i] = make([]float32, c.rows[i]), make([]float32, c.rows[i])
+					MatVec(want[i], ws[i], x)
+					if interleave && i%2 == 0 { // some matrices in strips, some not
+						ws[i].Interleave(nil)
 					}
 				}
-			}
-		})
+				MatVecs(got, ws, x)
+				for i := range got {
+					for j := range got[i] {
+						if math.Float32bits(got[i][j]) != math.Float32bits(want[i][j]) {
+							t.Fatalf("matrix %d (%s) row %d: MatVecs %g, MatVec %g", i, c.types[i], j, got[i][j], want[i][j])
+						}
+					}
+				}
+				if raceEnabled {
+					return
+				}
+				if a := testing.AllocsPerRun(5, func() { MatVecs(got, ws, x) }); a != 0 {
+					t.Errorf("MatVecs allocates %v times per call", a)
+				}
+			})
+		}
 	}
 }

@@ -44,6 +44,8 @@ func quantizeInto(t DType, dst []byte, src []float32) {
 		for i, v := range src {
 			binary.LittleEndian.PutUint16(dst[2*i:], F32ToBF16(v))
 		}
+	case Q8_K:
+		quantizeQ8KRow(dst, src)
 	default:
 		bs, bb := t.BlockSize(), t.BlockBytes()
 		enc := blockEncoders[t]
@@ -352,6 +354,17 @@ func dequantizeBlockQ8_1(y []float32, b []byte) {
 	d := f16At(b)
 	for j := range QK {
 		y[j] = float32(int8(b[4+j])) * d
+	}
+}
+
+// quantizeQ8KRow encodes a row of whole Q8_K blocks: quantizeQ8KRowGo, or
+// an assembly version bit-identical to it (set up by the assembly's init).
+var quantizeQ8KRow = quantizeQ8KRowGo
+
+// quantizeQ8KRowGo encodes len(x)/256 Q8_K blocks with quantizeBlockQ8K.
+func quantizeQ8KRowGo(dst []byte, x []float32) {
+	for b := 0; b+QKK <= len(x); b += QKK {
+		quantizeBlockQ8K(dst[b/QKK*292:(b/QKK+1)*292], x[b:b+QKK])
 	}
 }
 

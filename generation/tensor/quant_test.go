@@ -597,3 +597,64 @@ func TestStorageType(t *testing.T) {
 		}
 	}
 }
+
+// TestQ8KRowQuantizerMatchesReference holds the active Q8_K row quantizer
+// (assembly on amd64 with AVX2) to quantizeBlockQ8K byte for byte: random
+// blocks at many scales, an all-zero block, ties of magnitude with either
+// sign first, halves that round to even, subnormal and huge values, and
+// blocks with a NaN or an infinity (which the assembly leaves to Go).
+func TestQ8KRowQuantizerMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(61, 62))
+	var blocks [][]float32
+	for _, scale := range []float64{1e-3, 0.5, 3, 1e4} {
+		for range 3 {
+			blocks = append(blocks, gaussian(r, QKK, scale))
+		}
+	}
+	blocks = append(blocks, make([]float32, QKK)) // all zero
+	tie := gaussian(r, QKK, 1)
+	tie[3], tie[200] = -9, 9 // the first of a tie sets the sign
+	blocks = append(blocks, tie)
+	tie2 := gaussian(r, QKK, 1)
+	tie2[17], tie2[18] = 9, -9
+	blocks = append(blocks, tie2)
+	halves := make([]float32, QKK)
+	for i := range halves {
+		halves[i] = float32(i%64) - 31.5 // with max −127 below, v·iscale = v
+	}
+	halves[255] = -127
+	blocks = append(blocks, halves)
+	tiny := gaussian(r, QKK, 1)
+	for i := range tiny {
+		tiny[i] *= 1e-39 // subnormal: the inverse scale overflows
+	}
+	blocks = append(blocks, tiny)
+	huge := gaussian(r, QKK, 1e36)
+	blocks = append(blocks, huge)
+	nan := gaussian(r, QKK, 1)
+	nan[100] = float32(math.NaN())
+	blocks = append(blocks, nan)
+	inf := gaussian(r, QKK, 1)
+	inf[7] = float32(math.Inf(-1))
+	blocks = append(blocks, inf)
+	blocks = append(blocks, gaussian(r, QKK, 2)) // after the Go-encoded ones
+	// One row of all of them, and each block alone.
+	var row []float32
+	for _, b := range blocks {
+		row = append(row, b...)
+	}
+	for _, x := range append([][]float32{row}, blocks...) {
+		nb := len(x) / QKK
+		got, want := make([]byte, nb*292), make([]byte, nb*292)
+		for i := range got {
+			got[i] = 0xa5 // every byte must be written
+		}
+		quantizeQ8KRow(got, x)
+		quantizeQ8KRowGo(want, x)
+		for b := range nb {
+			if g, w := got[b*292:(b+1)*292], want[b*292:(b+1)*292]; !bytes.Equal(g, w) {
+				t.Fatalf("block %d of %d: %x\nwant %x", b, nb, g, w)
+			}
+		}
+	}
+}
