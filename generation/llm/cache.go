@@ -11,9 +11,10 @@ import (
 var ErrContextFull = errors.New("llm: context window is full")
 
 // KVCache holds the attention keys and values of every layer for the tokens
-// seen so far, in float32. Keys are laid out [layer][slot][kvHeads*headDim];
-// values are transposed, [layer][kvHeads*headDim][slot], so attention's
-// weighted sum is a dot product over slots.
+// seen so far, in float32, both laid out [layer][slot][kvHeads*headDim]: a
+// token's key and value are each one contiguous write, and attention reads
+// a head's slice of every slot as rows kvDim apart (tensor.DotRows for the
+// scores, tensor.WeightedSum for the weighted values).
 //
 // A cache may start with prefix slots (p-tuning v2 virtual tokens) that every
 // later token attends to. Prefix keys are used as given (no RoPE is applied
@@ -124,21 +125,19 @@ func (c *KVCache) SetPrefix(layer int, keys, values [][]float32) error {
 	if n != c.prefix {
 		// Re-lay out every layer for the new prefix length, keeping the
 		// prefix slots other layers already hold.
-		keep, oldSlots := min(n, c.prefix), c.slots()
+		keep := min(n, c.prefix)
 		c.prefix = n
 		for l := range c.layers {
 			k := make([]float32, c.slots()*c.kvDim)
 			v := make([]float32, c.slots()*c.kvDim)
 			copy(k, c.keys[l][:keep*c.kvDim])
-			for e := range c.kvDim {
-				copy(v[e*c.slots():], c.values[l][e*oldSlots:e*oldSlots+keep])
-			}
+			copy(v, c.values[l][:keep*c.kvDim])
 			c.keys[l], c.values[l] = k, v
 		}
 	}
 	for i := range n {
 		copy(c.keyRow(layer, i), keys[i])
-		c.setValue(layer, i, values[i])
+		copy(c.valueRow(layer, i), values[i])
 	}
 	return nil
 }
@@ -162,18 +161,9 @@ func (c *KVCache) keyRow(l, s int) []float32 {
 	return c.keys[l][s*c.kvDim : (s+1)*c.kvDim]
 }
 
-// setValue stores value vector v at slot s of layer l.
-func (c *KVCache) setValue(l, s int, v []float32) {
-	n := c.slots()
-	vals := c.values[l]
-	for e, x := range v {
-		vals[e*n+s] = x
-	}
-}
-
-// valueColumn returns element e of every slot's value vector in layer l.
-func (c *KVCache) valueColumn(l, e int) []float32 {
-	return c.valueColumns(l, e)[:c.slots()]
+// valueRow returns the stored value vector at slot s of layer l.
+func (c *KVCache) valueRow(l, s int) []float32 {
+	return c.values[l][s*c.kvDim : (s+1)*c.kvDim]
 }
 
 // keysFrom returns layer l's keys from element e of slot 0 on: element e
@@ -181,9 +171,9 @@ func (c *KVCache) valueColumn(l, e int) []float32 {
 // (for tensor.DotRows).
 func (c *KVCache) keysFrom(l, e int) []float32 { return c.keys[l][e:] }
 
-// valueColumns returns layer l's value columns from element e on, each
-// slots() long (rows for tensor.DotRows).
-func (c *KVCache) valueColumns(l, e int) []float32 { return c.values[l][e*c.slots():] }
+// valuesFrom returns layer l's values from element e of slot 0 on, rows
+// kvDim apart as keysFrom's (for tensor.WeightedSum).
+func (c *KVCache) valuesFrom(l, e int) []float32 { return c.values[l][e:] }
 
 // begin checks that n tokens can be appended after position pos, rewinding
 // the cache to pos when it holds more.

@@ -178,7 +178,7 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 	fusedFFN := len(d.layers) > 0 && d.layers[0].gateUp.ok()
 	// Attention scores get room for a full cache, so that the scratch size
 	// does not grow (and reallocate) with every token.
-	size := 4*n*hd + 2*n*half + 2*n*qDim + 2*n*kvDim + 2*n*ffn + cfg.Heads*cache.slots()
+	size := 4*n*hd + 2*n*half + 2*n*qDim + 2*n*kvDim + 2*n*ffn + cfg.Heads*scoreWidth(cache.slots())
 	if fused {
 		size += n * (qDim + 2*kvDim)
 	}
@@ -208,7 +208,7 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 	q, k, v := take(n*qDim), take(n*kvDim), take(n*kvDim)
 	att, proj := take(n*qDim), take(n*hd)
 	gate, up := take(n*ffn), take(n*ffn)
-	scores := take(cfg.Heads * cache.slots())
+	scores := take(cfg.Heads * scoreWidth(cache.slots()))
 	var qkv, gateUp []float32
 	if fused {
 		qkv = take(n * (qDim + 2*kvDim))
@@ -247,7 +247,7 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 			d.rope.apply(k[i*kvDim:(i+1)*kvDim], cfg.KVHeads, c, s)
 			slot := cache.slot(pos + i)
 			copy(cache.keyRow(l, slot), k[i*kvDim:(i+1)*kvDim])
-			cache.setValue(l, slot, v[i*kvDim:(i+1)*kvDim])
+			copy(cache.valueRow(l, slot), v[i*kvDim:(i+1)*kvDim])
 		}
 		d.attention(cache, l, q, att, scores, n, cache.slot(pos))
 		ly.o.apply(proj, att, n)
@@ -287,6 +287,11 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 	return x, nil
 }
 
+// scoreWidth is the room one head's attention scores over slots cache
+// slots take: whole cache lines, so that the threads writing the scores of
+// neighbouring heads never share a line.
+func scoreWidth(slots int) int { return (slots + 15) &^ 15 }
+
 // attention computes causal softmax(q·Kᵀ/√d)·V for n queries whose first
 // cache slot is firstSlot; the heads are shared out among the kernels'
 // threads.
@@ -295,7 +300,7 @@ func (d *Decoder) attention(cache *KVCache, layer int, q, out, allScores []float
 	hdim, qDim := cfg.HeadDim, cfg.Heads*cfg.HeadDim
 	group := cfg.Heads / cfg.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hdim)))
-	width := firstSlot + n // allScores holds Heads × width
+	width := scoreWidth(firstSlot + n) // allScores holds Heads × width
 	tensor.ParallelFor(cfg.Heads, func(h int) {
 		g := h / group
 		scores := allScores[h*width : (h+1)*width]
@@ -304,11 +309,11 @@ func (d *Decoder) attention(cache *KVCache, layer int, q, out, allScores []float
 			qh := q[i*qDim+h*hdim : i*qDim+(h+1)*hdim]
 			s := scores[:total]
 			// Scores against this head's slice of every key row, then the
-			// softmax-weighted sum of the (transposed) value columns.
+			// softmax-weighted sum of its slice of the value rows.
 			tensor.DotRows(s, cache.keysFrom(layer, g*hdim), cache.kvDim, qh)
 			tensor.Scale(scale, s)
 			tensor.Softmax(s)
-			tensor.DotRows(out[i*qDim+h*hdim:i*qDim+(h+1)*hdim], cache.valueColumns(layer, g*hdim), cache.slots(), s)
+			tensor.WeightedSum(out[i*qDim+h*hdim:i*qDim+(h+1)*hdim], cache.valuesFrom(layer, g*hdim), cache.kvDim, s)
 		}
 	})
 }

@@ -871,6 +871,85 @@ srdone:
 	VZEROUPPER
 	RET
 
+// func weightedSumF32AVX2(dst, m *float32, stride, n int, w *float32, rows int)
+// dst[j] = Σ_i w[i]·(float j of the row at m + i·stride bytes) for j < n,
+// n a positive multiple of 8 and rows ≥ 1: 64 columns at a time in eight
+// accumulators (one FMA chain per column, rows in order), then 8 at a time.
+TEXT ·weightedSumF32AVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ m+8(FP), DX
+	MOVQ stride+16(FP), R8
+	MOVQ n+24(FP), BX
+	MOVQ w+32(FP), R9
+	MOVQ rows+40(FP), R10
+
+ws64:
+	CMPQ   BX, $64
+	JLT    ws8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ   DX, SI
+	MOVQ   R9, AX
+	MOVQ   R10, CX
+
+ws64row:
+	VBROADCASTSS (AX), Y8
+	VFMADD231PS  (SI), Y8, Y0
+	VFMADD231PS  32(SI), Y8, Y1
+	VFMADD231PS  64(SI), Y8, Y2
+	VFMADD231PS  96(SI), Y8, Y3
+	VFMADD231PS  128(SI), Y8, Y4
+	VFMADD231PS  160(SI), Y8, Y5
+	VFMADD231PS  192(SI), Y8, Y6
+	VFMADD231PS  224(SI), Y8, Y7
+	ADDQ         R8, SI
+	ADDQ         $4, AX
+	DECQ         CX
+	JNZ          ws64row
+	VMOVUPS      Y0, (DI)
+	VMOVUPS      Y1, 32(DI)
+	VMOVUPS      Y2, 64(DI)
+	VMOVUPS      Y3, 96(DI)
+	VMOVUPS      Y4, 128(DI)
+	VMOVUPS      Y5, 160(DI)
+	VMOVUPS      Y6, 192(DI)
+	VMOVUPS      Y7, 224(DI)
+	ADDQ         $256, DI
+	ADDQ         $256, DX
+	SUBQ         $64, BX
+	JMP          ws64
+
+ws8:
+	TESTQ  BX, BX
+	JZ     wsdone
+	VXORPS Y0, Y0, Y0
+	MOVQ   DX, SI
+	MOVQ   R9, AX
+	MOVQ   R10, CX
+
+ws8row:
+	VBROADCASTSS (AX), Y8
+	VFMADD231PS  (SI), Y8, Y0
+	ADDQ         R8, SI
+	ADDQ         $4, AX
+	DECQ         CX
+	JNZ          ws8row
+	VMOVUPS      Y0, (DI)
+	ADDQ         $32, DI
+	ADDQ         $32, DX
+	SUBQ         $8, BX
+	JMP          ws8
+
+wsdone:
+	VZEROUPPER
+	RET
+
 // func dotRowsF32AVX2(x, m *float32, stride, n int, dst *float32, rows int)
 // dst[i] = x·(the n floats at m + i·stride bytes) for i < rows; n is a
 // positive multiple of 8. Rows go four at a time, two accumulators each, so

@@ -8,6 +8,8 @@ func dotFloat32(a, b []float32) float32 { return dotFloat32Ref(a, b) }
 
 func dotRows(dst, m []float32, stride int, x []float32) { dotRowsRef(dst, m, stride, x) }
 
+func weightedSum(dst, m []float32, stride int, w []float32) { weightedSumRef(dst, m, stride, w) }
+
 // streamRead reads every byte of b (for the bandwidth benchmark).
 func streamRead(b []byte) uint64 { return streamReadGo(b) }
 

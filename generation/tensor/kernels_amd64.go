@@ -62,6 +62,9 @@ func dotQ6KAVX2(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int)
 func dotRowsF32AVX2(x, m *float32, stride, n int, dst *float32, rows int)
 
 //go:noescape
+func weightedSumF32AVX2(dst, m *float32, stride, n int, w *float32, rows int)
+
+//go:noescape
 func dotF16AVX2(w *uint16, x *float32, n int) float32
 
 //go:noescape
@@ -154,6 +157,27 @@ func dotFloat32(a, b []float32) float32 {
 		s += a[i] * b[i]
 	}
 	return s
+}
+
+// weightedSum is WeightedSum after its checks: the AVX2 kernel (fused
+// multiply-adds, one chain per element) over the first len(dst)&^7
+// columns, the rest in Go.
+func weightedSum(dst, m []float32, stride int, w []float32) {
+	n8 := len(dst) &^ 7
+	if !hasAVX2 || n8 == 0 {
+		weightedSumRef(dst, m, stride, w)
+		return
+	}
+	weightedSumF32AVX2(unsafe.SliceData(dst), unsafe.SliceData(m), 4*stride, n8, unsafe.SliceData(w), len(w))
+	if n8 < len(dst) {
+		for j := n8; j < len(dst); j++ {
+			var s float32
+			for i, wi := range w {
+				s += wi * m[i*stride+j]
+			}
+			dst[j] = s
+		}
+	}
 }
 
 // dotRows is DotRows after its checks: the AVX2 kernel over the first

@@ -39,6 +39,33 @@ func dotRowsRef(dst, m []float32, stride int, x []float32) {
 	}
 }
 
+// WeightedSum computes dst[j] = Σ_i w[i]·m[i·stride + j] for every j <
+// len(dst): the weighted sum of len(w) rows stride elements apart (the
+// softmax-weighted sum of a KV cache's value rows, say), summing over the
+// rows in order. It panics if m is too short.
+func WeightedSum(dst, m []float32, stride int, w []float32) {
+	if len(w) == 0 {
+		clear(dst)
+		return
+	}
+	if stride < len(dst) || (len(w)-1)*stride+len(dst) > len(m) {
+		panic(fmt.Sprintf("tensor: WeightedSum: %d rows of %d with stride %d need %d elements, have %d",
+			len(w), len(dst), stride, (len(w)-1)*stride+len(dst), len(m)))
+	}
+	weightedSum(dst, m, stride, w)
+}
+
+// weightedSumRef is the reference for weightedSum.
+func weightedSumRef(dst, m []float32, stride int, w []float32) {
+	for j := range dst {
+		var s float32
+		for i, wi := range w {
+			s += wi * m[i*stride+j]
+		}
+		dst[j] = s
+	}
+}
+
 // NormalizeL2 scales v to unit L2 length in place (summing squares in
 // float64); a zero vector stays zero.
 func NormalizeL2(v []float32) {

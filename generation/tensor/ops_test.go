@@ -261,6 +261,57 @@ func TestDotRowsMatchesReference(t *testing.T) {
 	DotRows(make([]float32, 3), make([]float32, 20), 8, make([]float32, 8))
 }
 
+// TestWeightedSumMatchesReference holds WeightedSum (AVX2 where present)
+// to a float64 sum, and the Go reference to the same, over widths with and
+// without a 64- or 8-column remainder, one row and many.
+func TestWeightedSumMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, c := range []struct{ rows, cols, stride int }{
+		{1, 64, 64}, {70, 64, 128}, {3, 128, 256}, {9, 72, 80}, {5, 3, 3}, {2048, 64, 128}, {17, 200, 203},
+	} {
+		m := make([]float32, (c.rows-1)*c.stride+c.cols)
+		for i := range m {
+			m[i] = float32(r.NormFloat64())
+		}
+		w := make([]float32, c.rows)
+		for i := range w {
+			w[i] = r.Float32()
+		}
+		want := make([]float64, c.cols)
+		for j := range want {
+			for i := range w {
+				want[j] += float64(w[i]) * float64(m[i*c.stride+j])
+			}
+		}
+		got, ref := make([]float32, c.cols), make([]float32, c.cols)
+		for j := range got {
+			got[j] = float32(j) + 0.5 // overwritten, not added to
+		}
+		WeightedSum(got, m, c.stride, w)
+		weightedSumRef(ref, m, c.stride, w)
+		for j := range got {
+			tol := 1e-6 * float64(c.rows)
+			if d := math.Abs(float64(got[j]) - want[j]); d > tol {
+				t.Fatalf("%+v: column %d: WeightedSum %g, float64 %g", c, j, got[j], want[j])
+			}
+			if d := math.Abs(float64(ref[j]) - want[j]); d > tol {
+				t.Fatalf("%+v: column %d: reference %g, float64 %g", c, j, ref[j], want[j])
+			}
+		}
+	}
+	zero := []float32{1, 2, 3}
+	WeightedSum(zero, nil, 3, nil)
+	if zero[0] != 0 || zero[2] != 0 {
+		t.Fatalf("WeightedSum of no rows = %v, want zeros", zero)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("WeightedSum with too short a matrix did not panic")
+		}
+	}()
+	WeightedSum(make([]float32, 8), make([]float32, 20), 8, make([]float32, 3))
+}
+
 func TestReadBandwidthReadsEverything(t *testing.T) {
 	bufs := [][]byte{make([]byte, 1000), nil, make([]byte, 3<<20), make([]byte, 7)}
 	if gbs := ReadBandwidth(bufs, 2); !(gbs > 0) || math.IsInf(gbs, 0) {
