@@ -3,6 +3,7 @@ package tensor
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"sync/atomic"
 	"testing"
 )
@@ -372,4 +373,38 @@ func TestSoftmaxKernelsMatchReference(t *testing.T) {
 	if allInf[0] != 0 || allInf[1] != 0 {
 		t.Fatalf("softmax of all −Inf = %v", allInf)
 	}
+}
+
+// TestMapFloat32s checks the mapped buffers: zeroed, of the asked length,
+// writable end to end, independent of each other, and empty for n ≤ 0.
+func TestMapFloat32s(t *testing.T) {
+	type owner struct{ _ int }
+	o := &owner{}
+	if b, free := MapFloat32s(o, 0); len(b) != 0 {
+		t.Fatalf("MapFloat32s(0) has %d elements", len(b))
+	} else {
+		free()
+	}
+	a, freeA := MapFloat32s(o, 3<<20+5)
+	b, freeB := MapFloat32s(o, 1000)
+	if len(a) != 3<<20+5 || len(b) != 1000 {
+		t.Fatalf("lengths %d and %d", len(a), len(b))
+	}
+	for i := range a {
+		if a[i] != 0 {
+			t.Fatalf("a[%d] = %g, want 0", i, a[i])
+		}
+		a[i] = float32(i)
+	}
+	for i := range b {
+		b[i] = -1
+	}
+	for i := range a {
+		if a[i] != float32(i) {
+			t.Fatalf("a[%d] = %g after writing both buffers", i, a[i])
+		}
+	}
+	freeA()
+	freeB()
+	runtime.KeepAlive(o)
 }
