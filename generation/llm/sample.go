@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
+
+	"zhiwen/generation/tensor"
 )
 
 // SamplerOptions configures next-token selection. The zero value is greedy
@@ -196,12 +198,5 @@ func softmaxCandidates(c []candidate, temperature float64) {
 	}
 }
 
-func argmax(x []float32) int {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return best
-}
+// argmax is the most likely token: the first index of the largest logit.
+func argmax(x []float32) int { return tensor.Argmax(x) }

@@ -112,6 +112,60 @@ mxdone:
 	VZEROUPPER
 	RET
 
+// func argmaxF32AVX2(x *float32, n int) int  (n a positive multiple of 32,
+// x[0] a number)
+// The largest number among x[0:n] (VMAXPS with the accumulator as the
+// operand it returns for a NaN, so NaNs never win), then the first index
+// holding it.
+TEXT ·argmaxF32AVX2(SB), NOSPLIT, $0-24
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS (SI), Y0
+	VMOVAPS      Y0, Y1
+	VMOVAPS      Y0, Y2
+	VMOVAPS      Y0, Y3
+	XORQ         AX, AX
+
+amloop:
+	VMOVUPS (SI)(AX*4), Y4
+	VMOVUPS 32(SI)(AX*4), Y5
+	VMOVUPS 64(SI)(AX*4), Y6
+	VMOVUPS 96(SI)(AX*4), Y7
+	VMAXPS  Y0, Y4, Y0
+	VMAXPS  Y1, Y5, Y1
+	VMAXPS  Y2, Y6, Y2
+	VMAXPS  Y3, Y7, Y3
+	ADDQ    $32, AX
+	CMPQ    AX, CX
+	JLT     amloop
+
+	VMAXPS       Y1, Y0, Y0
+	VMAXPS       Y3, Y2, Y2
+	VMAXPS       Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS       X1, X0, X0
+	VPERMILPS    $0x4e, X0, X1
+	VMAXPS       X1, X0, X0
+	VPERMILPS    $0xb1, X0, X1
+	VMAXPS       X1, X0, X0
+	VBROADCASTSS X0, Y0
+	XORQ         AX, AX
+
+amfind:
+	VCMPPS    $0, (SI)(AX*4), Y0, Y1
+	VMOVMSKPS Y1, DX
+	TESTL     DX, DX
+	JNZ       amfound
+	ADDQ      $8, AX
+	JMP       amfind
+
+amfound:
+	TZCNTL DX, DX
+	ADDQ   DX, AX
+	MOVQ   AX, ret+16(FP)
+	VZEROUPPER
+	RET
+
 // func expSubAVX2(x *float32, n int, m float32) float32
 // x[i] = e^(x[i]−m) for i < n (a positive multiple of 8), 0 where
 // x[i]−m < −87.33 (−Inf included), as expf gives; returns their sum.

@@ -66,6 +66,28 @@ func weightedSumRef(dst, m []float32, stride int, w []float32) {
 	}
 }
 
+// Argmax returns the index of the largest element of x, the first of a
+// tie (greedy sampling over a vocabulary of logits). NaNs are never taken
+// over a number, and an x[0] that is NaN is never replaced, as in the plain
+// loop argmaxRef; it returns 0 for an empty x.
+func Argmax(x []float32) int {
+	if len(x) == 0 || x[0] != x[0] {
+		return 0
+	}
+	return argmax(x)
+}
+
+// argmaxRef is the reference for argmax.
+func argmaxRef(x []float32) int {
+	best := 0
+	for i, v := range x {
+		if v > x[best] {
+			best = i
+		}
+	}
+	return best
+}
+
 // NormalizeL2 scales v to unit L2 length in place (summing squares in
 // float64); a zero vector stays zero.
 func NormalizeL2(v []float32) {

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"testing"
 )
@@ -407,4 +408,47 @@ func TestMapFloat32s(t *testing.T) {
 	freeA()
 	freeB()
 	runtime.KeepAlive(o)
+}
+
+// TestArgmaxMatchesReference holds Argmax (AVX2 where present) to the plain
+// loop: ties, NaNs, infinities, signed zeros, the maximum in the Go tail,
+// lengths around the kernel's 32-element steps.
+func TestArgmaxMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	cases := [][]float32{nil, {nan}, {nan, 1, 2}, {-inf, -inf}, {0, float32(math.Copysign(0, -1))}}
+	for _, n := range []int{1, 31, 32, 33, 64, 100, 151936} {
+		x := gaussian(r, n, 3)
+		cases = append(cases, x)
+		tie := slices.Clone(x)
+		tie[n/3], tie[n-1] = 50, 50
+		cases = append(cases, tie)
+		tail := slices.Clone(x)
+		tail[n-1] = 60 // past the last 32-element step when n%32 != 0
+		cases = append(cases, tail)
+		withNaN := slices.Clone(x)
+		for i := range withNaN {
+			if i%7 == 3 {
+				withNaN[i] = nan
+			}
+		}
+		cases = append(cases, withNaN)
+		allNaNButFirst := make([]float32, n)
+		for i := range allNaNButFirst {
+			allNaNButFirst[i] = nan
+		}
+		allNaNButFirst[0] = -inf
+		cases = append(cases, allNaNButFirst)
+		same := make([]float32, n)
+		cases = append(cases, same)
+	}
+	for i, x := range cases {
+		want := 0
+		if len(x) > 0 {
+			want = argmaxRef(x)
+		}
+		if got := Argmax(x); got != want {
+			t.Fatalf("case %d (n=%d): Argmax %d, reference %d", i, len(x), got, want)
+		}
+	}
 }

@@ -5,6 +5,9 @@ package tensor
 import "unsafe"
 
 //go:noescape
+func argmaxF32AVX2(x *float32, n int) int
+
+//go:noescape
 func maxF32AVX2(x *float32, n int) float32
 
 //go:noescape
@@ -14,6 +17,23 @@ func expSubAVX2(x *float32, n int, m float32) float32
 func scaleF32AVX2(x *float32, n int, a float32)
 
 // maxFloat32 is maxFloat32Ref on AVX2 (len(x) > 0).
+// argmax is Argmax after its checks (x[0] is a number): the AVX2 kernel
+// finds the largest number among the first len(x)&^31 elements and the
+// first index holding it, Go the rest.
+func argmax(x []float32) int {
+	n32 := len(x) &^ 31
+	if !hasAVX2 || n32 == 0 {
+		return argmaxRef(x)
+	}
+	i := argmaxF32AVX2(unsafe.SliceData(x), n32)
+	for j := n32; j < len(x); j++ {
+		if x[j] > x[i] {
+			i = j
+		}
+	}
+	return i
+}
+
 func maxFloat32(x []float32) float32 {
 	n8 := len(x) &^ 7
 	if !hasAVX2 || n8 == 0 {
