@@ -34,7 +34,8 @@ type rangeJob interface{ runRange(lo, hi int) }
 // take 26 µs on two threads against 18 µs for two halves). A thread that
 // runs out takes chunks from the back of the others' segments, so one
 // slowed by other load, or a helper that joins late, still does less of
-// the work.
+// the work; and a helper that has not joined by the time the caller has
+// done everything is shut out of the call rather than waited for.
 type splitter struct {
 	job   rangeJob
 	n     int
@@ -42,12 +43,23 @@ type splitter struct {
 	// segs[k] is thread k's segment, front and back packed in one word
 	// (see packSeg) so that owner and thieves claim with one CAS.
 	segs []paddedSeg
-	// joined hands out segment indices to the helpers (the caller is 0).
-	joined atomic.Int32
-	// busy counts the helpers still working; a helper decrements it just
-	// before wg.Done, so the caller can spin on it (see wait).
-	busy atomic.Int32
-	wg   sync.WaitGroup
+	// state packs the call's epoch (high 32 bits), whether the caller has
+	// closed the call to helpers (closedBit) and how many have joined
+	// (the low bits; a helper's segment is its place in that count).
+	state atomic.Uint64
+	// done counts the helpers that joined and have finished.
+	done atomic.Int32
+}
+
+const (
+	closedBit  = 1 << 31
+	joinedMask = closedBit - 1
+)
+
+// task invites a pool worker to join call epoch of s.
+type task struct {
+	s     *splitter
+	epoch uint32
 }
 
 // paddedSeg keeps each segment's word on a cache line of its own, so
@@ -72,7 +84,6 @@ func (s *splitter) start(job rangeJob, n, chunk, parts int) {
 	for k := range parts {
 		s.segs[k].v.Store(packSeg(k*n/parts, (k+1)*n/parts))
 	}
-	s.joined.Store(0)
 }
 
 // work runs the calling thread's share: segment k from the front, then
@@ -106,19 +117,30 @@ func (s *splitter) work(k int) {
 	}
 }
 
-// helperWork is a pool worker's part of the call: the next segment.
-func (s *splitter) helperWork() {
-	s.work(int(s.joined.Add(1)))
+// join runs a pool worker's part of call epoch of s, unless that call is
+// over or closed.
+func (s *splitter) join(epoch uint32) {
+	for {
+		v := s.state.Load()
+		if uint32(v>>32) != epoch || v&closedBit != 0 {
+			return
+		}
+		if s.state.CompareAndSwap(v, v+1) {
+			s.work(int(v&joinedMask) + 1)
+			s.done.Add(1)
+			return
+		}
+	}
 }
 
 // workerPool is a set of persistent goroutines that join splitters.
 type workerPool struct {
 	mu      sync.Mutex
 	workers int
-	tasks   chan *splitter
+	tasks   chan task
 }
 
-var pool = &workerPool{tasks: make(chan *splitter, 64)}
+var pool = &workerPool{tasks: make(chan task, 64)}
 
 func (p *workerPool) ensure(n int) {
 	p.mu.Lock()
@@ -137,16 +159,14 @@ const workerSpin = 50 * time.Microsecond
 
 func (p *workerPool) worker() {
 	for {
-		s := p.next()
-		s.helperWork()
-		s.busy.Add(-1)
-		s.wg.Done()
+		t := p.next()
+		t.s.join(t.epoch)
 	}
 }
 
 // next returns the next task, polling for up to workerSpin (yielding to
 // other goroutines between polls) before blocking.
-func (p *workerPool) next() *splitter {
+func (p *workerPool) next() task {
 	select {
 	case s := <-p.tasks:
 		return s
@@ -182,38 +202,44 @@ func parallelFor(s *splitter, job rangeJob, n, minChunk int) {
 	}
 	helpers := min(th, chunks) - 1
 	s.start(job, n, (n+chunks-1)/chunks, helpers+1)
+	epoch := uint32(s.state.Load()>>32) + 1
+	s.done.Store(0)
+	s.state.Store(uint64(epoch) << 32)
 	pool.ensure(helpers)
-	s.busy.Store(int32(helpers))
-	s.wg.Add(helpers)
 	for range helpers {
-		pool.tasks <- s
+		select {
+		case pool.tasks <- task{s, epoch}:
+		default: // every worker is far behind: do without
+		}
 	}
 	s.work(0)
-	s.wait()
+	// Everything is taken: close the call and wait for those who joined.
+	joined := int32(s.state.Or(closedBit) & joinedMask)
+	s.wait(joined)
 	s.job = nil
 }
 
 // waitSpin is how long a caller that has run out of chunks polls for its
-// helpers to finish their last ones before it blocks. That wait is at most
-// one chunk's work, typically tens of microseconds, while blocking and
-// being woken again costs about as much: a decode step makes some 170
-// parallel calls, so the handover matters.
+// helpers to finish their last ones before it sleeps between polls. That
+// wait is at most one chunk's work, typically a few microseconds, while
+// sleeping costs tens: a decode step makes some 120 parallel calls.
 const waitSpin = 100 * time.Microsecond
 
-// wait returns when every helper of the current call has finished.
-func (s *splitter) wait() {
-	if s.busy.Load() != 0 {
-		start := time.Now()
-		for i := 1; s.busy.Load() != 0; i++ {
-			if i%64 == 0 {
-				if time.Since(start) > waitSpin {
-					break
-				}
+// wait returns when the joined helpers of the current call have finished.
+func (s *splitter) wait(joined int32) {
+	if s.done.Load() == joined {
+		return
+	}
+	start := time.Now()
+	for i := 1; s.done.Load() != joined; i++ {
+		if i%64 == 0 {
+			if time.Since(start) > waitSpin {
+				time.Sleep(10 * time.Microsecond)
+			} else {
 				runtime.Gosched()
 			}
 		}
 	}
-	s.wg.Wait()
 }
 
 // funcJob adapts a per-index function to a rangeJob.
