@@ -43,6 +43,8 @@ type KVCache struct {
 	logits []float32
 	// free releases the memory behind keys and values (see allocate).
 	free func()
+	// attention holds the decoder's attention call (see Decoder.attention).
+	attention *attentionJob
 }
 
 // scratchFloats returns n float32s of scratch space for one forward pass

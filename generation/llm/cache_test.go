@@ -1,6 +1,11 @@
 package llm
 
-import "testing"
+import (
+	"context"
+	"testing"
+
+	"zhiwen/generation/tensor"
+)
 
 func TestKVCachePrefixLayout(t *testing.T) {
 	c := NewKVCache(2, 3, 4)
@@ -51,5 +56,37 @@ func TestKVCacheRejectedPrefixKeepsState(t *testing.T) {
 	}
 	if c.PrefixLen() != 2 || c.keyRow(0, 1)[1] != 4 || c.valueRow(0, 1)[1] != 8 {
 		t.Fatalf("rejected prefix changed the cache: prefix %d", c.PrefixLen())
+	}
+}
+
+// TestDecodeStepDoesNotAllocate: once a KV cache has served a pass, a
+// decode step allocates nothing (logits, activations and the attention
+// call live in the cache), so that a long generation never wakes the
+// garbage collector; for every architecture and a mixed-type file.
+func TestDecodeStepDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop items")
+	}
+	for _, c := range []struct {
+		arch string
+		typ  tensor.DType
+	}{{"qwen2", tensor.Q4_0}, {"llama", tensor.Q8_0}, {"chatglm", tensor.Q4_K}, {"qwen2", tensor.F16}} {
+		_, m := tinyModel(t, c.arch, c.typ)
+		ctx := context.Background()
+		cache := m.NewCache(64)
+		logits, err := m.Forward(ctx, []int{1, 2, 3}, 0, cache)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pos := 3
+		a := testing.AllocsPerRun(20, func() {
+			if logits, err = m.Forward(ctx, []int{argmax(logits)}, pos, cache); err != nil {
+				t.Fatal(err)
+			}
+			pos++
+		})
+		if a != 0 {
+			t.Errorf("%s %s: a decode step allocates %v times", c.arch, c.typ, a)
+		}
 	}
 }

@@ -45,8 +45,9 @@ func applyShared(dsts [][]float32, ls []linear, x []float32, n int) {
 		}
 		return
 	}
-	ws := make([]*tensor.Matrix, len(ls))
-	out := make([][]float32, len(ls))
+	var wsArr [3]*tensor.Matrix // q, k, v at most: no allocation
+	var outArr [3][]float32
+	ws, out := wsArr[:len(ls)], outArr[:len(ls)]
 	for i, l := range ls {
 		ws[i], out[i] = l.w, dsts[i][:l.w.Rows]
 	}
@@ -296,24 +297,51 @@ func scoreWidth(slots int) int { return (slots + 15) &^ 15 }
 // cache slot is firstSlot; the heads are shared out among the kernels'
 // threads.
 func (d *Decoder) attention(cache *KVCache, layer int, q, out, allScores []float32, n, firstSlot int) {
+	a := cache.attention
+	if a == nil {
+		a = new(attentionJob)
+		a.head = a.run // bound once: a decode step allocates nothing
+		cache.attention = a
+	}
 	cfg := d.cfg
-	hdim, qDim := cfg.HeadDim, cfg.Heads*cfg.HeadDim
-	group := cfg.Heads / cfg.KVHeads
-	scale := float32(1 / math.Sqrt(float64(hdim)))
-	width := scoreWidth(firstSlot + n) // allScores holds Heads × width
-	tensor.ParallelFor(cfg.Heads, func(h int) {
-		g := h / group
-		scores := allScores[h*width : (h+1)*width]
-		for i := range n {
-			total := firstSlot + i + 1
-			qh := q[i*qDim+h*hdim : i*qDim+(h+1)*hdim]
-			s := scores[:total]
-			// Scores against this head's slice of every key row, then the
-			// softmax-weighted sum of its slice of the value rows.
-			tensor.DotRows(s, cache.keysFrom(layer, g*hdim), cache.kvDim, qh)
-			tensor.Scale(scale, s)
-			tensor.Softmax(s)
-			tensor.WeightedSum(out[i*qDim+h*hdim:i*qDim+(h+1)*hdim], cache.valuesFrom(layer, g*hdim), cache.kvDim, s)
-		}
-	})
+	*a = attentionJob{
+		cache: cache, layer: layer, q: q, out: out, allScores: allScores, n: n, firstSlot: firstSlot,
+		hdim: cfg.HeadDim, qDim: cfg.Heads * cfg.HeadDim, group: cfg.Heads / cfg.KVHeads,
+		scale: float32(1 / math.Sqrt(float64(cfg.HeadDim))),
+		width: scoreWidth(firstSlot + n), // allScores holds Heads × width
+		head:  a.head,
+	}
+	tensor.ParallelFor(cfg.Heads, a.head)
+	a.cache, a.q, a.out, a.allScores = nil, nil, nil, nil
+}
+
+// attentionJob is one attention call's arguments, kept in the KV cache
+// with its per-head function, so that the call allocates nothing.
+type attentionJob struct {
+	cache             *KVCache
+	layer             int
+	q, out, allScores []float32
+	n, firstSlot      int
+	hdim, qDim, group int
+	width             int
+	scale             float32
+	head              func(h int)
+}
+
+// run computes head h for every query.
+func (a *attentionJob) run(h int) {
+	g := h / a.group
+	scores := a.allScores[h*a.width : (h+1)*a.width]
+	kvDim := a.cache.kvDim
+	for i := range a.n {
+		total := a.firstSlot + i + 1
+		qh := a.q[i*a.qDim+h*a.hdim : i*a.qDim+(h+1)*a.hdim]
+		s := scores[:total]
+		// Scores against this head's slice of every key row, then the
+		// softmax-weighted sum of its slice of the value rows.
+		tensor.DotRows(s, a.cache.keysFrom(a.layer, g*a.hdim), kvDim, qh)
+		tensor.Scale(a.scale, s)
+		tensor.Softmax(s)
+		tensor.WeightedSum(a.out[i*a.qDim+h*a.hdim:i*a.qDim+(h+1)*a.hdim], a.cache.valuesFrom(a.layer, g*a.hdim), kvDim, s)
+	}
 }

@@ -207,10 +207,7 @@ func parallelFor(s *splitter, job rangeJob, n, minChunk int) {
 	s.state.Store(uint64(epoch) << 32)
 	pool.ensure(helpers)
 	for range helpers {
-		select {
-		case pool.tasks <- task{s, epoch}:
-		default: // every worker is far behind: do without
-		}
+		pool.tasks <- task{s, epoch}
 	}
 	s.work(0)
 	// Everything is taken: close the call and wait for those who joined.

@@ -62,7 +62,7 @@ func TestSplitterCoversEachIndexOnce(t *testing.T) {
 func TestSplitterStealsFromSlowThread(t *testing.T) {
 	defer SetThreads(0)
 	SetThreads(2)
-	const n, stall = 64, 50 * time.Millisecond
+	const n, stall = 64, 200 * time.Millisecond
 	var s splitter
 	l := &rangeLog{seen: make([]atomic.Int32, n), slow: func(lo int) time.Duration {
 		if lo == 0 {
