@@ -871,21 +871,25 @@ srdone:
 	VZEROUPPER
 	RET
 
-// func weightedSumF32AVX2(dst, m *float32, stride, n int, w *float32, rows int)
+// func weightedSumF32AVX2(dst, m *float32, stride, n int, w *float32, rows int, add int)
 // dst[j] = Σ_i w[i]·(float j of the row at m + i·stride bytes) for j < n,
-// n a positive multiple of 8 and rows ≥ 1: 64 columns at a time in eight
-// accumulators (one FMA chain per column, rows in order), then 8 at a time.
-TEXT ·weightedSumF32AVX2(SB), NOSPLIT, $0-48
+// n a positive multiple of 8 and rows ≥ 1, starting from dst[j] when add
+// is 1 and from 0 otherwise: 64 columns at a time in eight accumulators
+// (one FMA chain per column, rows in order), then 8 at a time.
+TEXT ·weightedSumF32AVX2(SB), NOSPLIT, $0-56
 	MOVQ dst+0(FP), DI
 	MOVQ m+8(FP), DX
 	MOVQ stride+16(FP), R8
 	MOVQ n+24(FP), BX
 	MOVQ w+32(FP), R9
 	MOVQ rows+40(FP), R10
+	MOVQ add+48(FP), R11
 
 ws64:
 	CMPQ   BX, $64
 	JLT    ws8
+	TESTQ  R11, R11
+	JNZ    ws64load
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -894,6 +898,19 @@ ws64:
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
+	JMP    ws64go
+
+ws64load:
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	VMOVUPS 128(DI), Y4
+	VMOVUPS 160(DI), Y5
+	VMOVUPS 192(DI), Y6
+	VMOVUPS 224(DI), Y7
+
+ws64go:
 	MOVQ   DX, SI
 	MOVQ   R9, AX
 	MOVQ   R10, CX
@@ -926,9 +943,14 @@ ws64row:
 	JMP          ws64
 
 ws8:
-	TESTQ  BX, BX
-	JZ     wsdone
-	VXORPS Y0, Y0, Y0
+	TESTQ   BX, BX
+	JZ      wsdone
+	VXORPS  Y0, Y0, Y0
+	TESTQ   R11, R11
+	JZ      ws8go
+	VMOVUPS (DI), Y0
+
+ws8go:
 	MOVQ   DX, SI
 	MOVQ   R9, AX
 	MOVQ   R10, CX

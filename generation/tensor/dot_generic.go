@@ -8,7 +8,9 @@ func dotFloat32(a, b []float32) float32 { return dotFloat32Ref(a, b) }
 
 func dotRows(dst, m []float32, stride int, x []float32) { dotRowsRef(dst, m, stride, x) }
 
-func weightedSum(dst, m []float32, stride int, w []float32) { weightedSumRef(dst, m, stride, w) }
+func weightedSumAdd(dst, m []float32, stride int, w []float32, add bool) {
+	weightedSumRef(dst, m, stride, w, add)
+}
 
 // streamRead reads every byte of b (for the bandwidth benchmark).
 func streamRead(b []byte) uint64 { return streamReadGo(b) }

@@ -62,7 +62,7 @@ func dotQ6KAVX2(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int)
 func dotRowsF32AVX2(x, m *float32, stride, n int, dst *float32, rows int)
 
 //go:noescape
-func weightedSumF32AVX2(dst, m *float32, stride, n int, w *float32, rows int)
+func weightedSumF32AVX2(dst, m *float32, stride, n int, w *float32, rows int, add int)
 
 //go:noescape
 func dotF16AVX2(w *uint16, x *float32, n int) float32
@@ -159,24 +159,22 @@ func dotFloat32(a, b []float32) float32 {
 	return s
 }
 
-// weightedSum is WeightedSum after its checks: the AVX2 kernel (fused
-// multiply-adds, one chain per element) over the first len(dst)&^7
-// columns, the rest in Go.
-func weightedSum(dst, m []float32, stride int, w []float32) {
+// weightedSumAdd is WeightedSum (add false) and WeightedSumAdd after their
+// checks: the AVX2 kernel (fused multiply-adds, one chain per element)
+// over the first len(dst)&^7 columns, the rest in Go.
+func weightedSumAdd(dst, m []float32, stride int, w []float32, add bool) {
 	n8 := len(dst) &^ 7
 	if !hasAVX2 || n8 == 0 {
-		weightedSumRef(dst, m, stride, w)
+		weightedSumRef(dst, m, stride, w, add)
 		return
 	}
-	weightedSumF32AVX2(unsafe.SliceData(dst), unsafe.SliceData(m), 4*stride, n8, unsafe.SliceData(w), len(w))
+	a := 0
+	if add {
+		a = 1
+	}
+	weightedSumF32AVX2(unsafe.SliceData(dst), unsafe.SliceData(m), 4*stride, n8, unsafe.SliceData(w), len(w), a)
 	if n8 < len(dst) {
-		for j := n8; j < len(dst); j++ {
-			var s float32
-			for i, wi := range w {
-				s += wi * m[i*stride+j]
-			}
-			dst[j] = s
-		}
+		weightedSumRef(dst[n8:], m[n8:], stride, w, add)
 	}
 }
 

@@ -52,13 +52,30 @@ func WeightedSum(dst, m []float32, stride int, w []float32) {
 		panic(fmt.Sprintf("tensor: WeightedSum: %d rows of %d with stride %d need %d elements, have %d",
 			len(w), len(dst), stride, (len(w)-1)*stride+len(dst), len(m)))
 	}
-	weightedSum(dst, m, stride, w)
+	weightedSumAdd(dst, m, stride, w, false)
 }
 
-// weightedSumRef is the reference for weightedSum.
-func weightedSumRef(dst, m []float32, stride int, w []float32) {
+// WeightedSumAdd is WeightedSum adding to dst: dst[j] += Σ_i w[i]·m[i·stride
+// + j], the rows summed in order onto dst[j]. Taken a block of rows at a
+// time it gives the sum over all of them.
+func WeightedSumAdd(dst, m []float32, stride int, w []float32) {
+	if len(w) == 0 {
+		return
+	}
+	if stride < len(dst) || (len(w)-1)*stride+len(dst) > len(m) {
+		panic(fmt.Sprintf("tensor: WeightedSumAdd: %d rows of %d with stride %d need %d elements, have %d",
+			len(w), len(dst), stride, (len(w)-1)*stride+len(dst), len(m)))
+	}
+	weightedSumAdd(dst, m, stride, w, true)
+}
+
+// weightedSumRef is the reference for weightedSum (add: onto dst).
+func weightedSumRef(dst, m []float32, stride int, w []float32, add bool) {
 	for j := range dst {
 		var s float32
+		if add {
+			s = dst[j]
+		}
 		for i, wi := range w {
 			s += wi * m[i*stride+j]
 		}

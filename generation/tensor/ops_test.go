@@ -290,7 +290,15 @@ func TestWeightedSumMatchesReference(t *testing.T) {
 			got[j] = float32(j) + 0.5 // overwritten, not added to
 		}
 		WeightedSum(got, m, c.stride, w)
-		weightedSumRef(ref, m, c.stride, w)
+		weightedSumRef(ref, m, c.stride, w, false)
+		// The same sum in two blocks of rows, added onto a start value.
+		added := make([]float32, c.cols)
+		for j := range added {
+			added[j] = 2
+		}
+		half := c.rows / 2
+		WeightedSumAdd(added, m, c.stride, w[:half])
+		WeightedSumAdd(added, m[half*c.stride:], c.stride, w[half:])
 		for j := range got {
 			tol := 1e-6 * float64(c.rows)
 			if d := math.Abs(float64(got[j]) - want[j]); d > tol {
@@ -298,6 +306,9 @@ func TestWeightedSumMatchesReference(t *testing.T) {
 			}
 			if d := math.Abs(float64(ref[j]) - want[j]); d > tol {
 				t.Fatalf("%+v: column %d: reference %g, float64 %g", c, j, ref[j], want[j])
+			}
+			if d := math.Abs(float64(added[j]) - 2 - want[j]); d > tol+1e-6 {
+				t.Fatalf("%+v: column %d: 2 + WeightedSumAdd over two blocks %g, float64 %g", c, j, added[j], 2+want[j])
 			}
 		}
 	}
