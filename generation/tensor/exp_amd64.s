@@ -102,12 +102,7 @@ mxloop:
 	JNZ    mxloop
 
 mxdone:
-	VEXTRACTF128 $1, Y0, X1
-	VMAXPS       X1, X0, X0
-	VPERMILPS    $0x4e, X0, X1
-	VMAXPS       X1, X0, X0
-	VPERMILPS    $0xb1, X0, X1
-	VMAXPS       X1, X0, X0
+	HMAX_Y(Y0, X0, X1)
 	VMOVSS       X0, ret+16(FP)
 	VZEROUPPER
 	RET
@@ -142,12 +137,7 @@ amloop:
 	VMAXPS       Y1, Y0, Y0
 	VMAXPS       Y3, Y2, Y2
 	VMAXPS       Y2, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VMAXPS       X1, X0, X0
-	VPERMILPS    $0x4e, X0, X1
-	VMAXPS       X1, X0, X0
-	VPERMILPS    $0xb1, X0, X1
-	VMAXPS       X1, X0, X0
+	HMAX_Y(Y0, X0, X1)
 	VBROADCASTSS X0, Y0
 	XORQ         AX, AX
 

@@ -7,6 +7,16 @@
 	VHADDPS      X0, X0, X0; \
 	VHADDPS      X0, X0, X0
 
+// HMAX_Y leaves the largest of Y's eight floats in every lane of X's
+// 128-bit half (X, T: the X registers of Y and a scratch; clobbers T).
+#define HMAX_Y(Y, X, T) \
+	VEXTRACTF128 $1, Y, T; \
+	VMAXPS       T, X, X; \
+	VPERMILPS    $0x4e, X, T; \
+	VMAXPS       T, X, X; \
+	VPERMILPS    $0xb1, X, T; \
+	VMAXPS       T, X, X
+
 // CONST32 defines the file-local 32-byte constant name<> from four
 // quadwords, lowest first.
 #define CONST32(name, q0, q1, q2, q3) \

@@ -658,12 +658,7 @@ q8loop:
 	VANDPS       Y15, Y3, Y6
 	VMAXPS       Y6, Y5, Y5
 	VMAXPS       Y5, Y4, Y4
-	VEXTRACTF128 $1, Y4, X5
-	VMAXPS       X5, X4, X4
-	VPERMILPS    $0x4e, X4, X5
-	VMAXPS       X5, X4, X4
-	VPERMILPS    $0xb1, X4, X5
-	VMAXPS       X5, X4, X4
+	HMAX_Y(Y4, X4, X5)
 
 	// d = amax/127, stored as f16; the float32 scale is the rounded d.
 	VDIVSS    mmF127<>(SB), X4, X4
@@ -817,12 +812,7 @@ q8kmax:
 	TESTL     DX, DX
 	JNZ       q8kdone
 	VMAXPS       Y1, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VMAXPS       X1, X0, X0
-	VPERMILPS    $0x4e, X0, X1
-	VMAXPS       X1, X0, X0
-	VPERMILPS    $0xb1, X0, X1
-	VMAXPS       X1, X0, X0
+	HMAX_Y(Y0, X0, X1)
 	VUCOMISS     mmFMax<>(SB), X0
 	JA           q8kdone
 	VXORPS       X1, X1, X1

@@ -25,11 +25,17 @@ func DotRows(dst, m []float32, stride int, x []float32) {
 	if len(dst) == 0 {
 		return
 	}
-	if stride < len(x) || (len(dst)-1)*stride+len(x) > len(m) {
-		panic(fmt.Sprintf("tensor: DotRows: %d rows of %d with stride %d need %d elements, have %d",
-			len(dst), len(x), stride, (len(dst)-1)*stride+len(x), len(m)))
-	}
+	checkRows("DotRows", len(dst), len(x), stride, len(m))
 	dotRows(dst, m, stride, x)
+}
+
+// checkRows panics unless a matrix of have elements holds rows ≥ 1 rows of
+// cols elements, stride apart, for op.
+func checkRows(op string, rows, cols, stride, have int) {
+	if stride < cols || (rows-1)*stride+cols > have {
+		panic(fmt.Sprintf("tensor: %s: %d rows of %d with stride %d need %d elements, have %d",
+			op, rows, cols, stride, (rows-1)*stride+cols, have))
+	}
 }
 
 // dotRowsRef is the reference for dotRows.
@@ -48,10 +54,7 @@ func WeightedSum(dst, m []float32, stride int, w []float32) {
 		clear(dst)
 		return
 	}
-	if stride < len(dst) || (len(w)-1)*stride+len(dst) > len(m) {
-		panic(fmt.Sprintf("tensor: WeightedSum: %d rows of %d with stride %d need %d elements, have %d",
-			len(w), len(dst), stride, (len(w)-1)*stride+len(dst), len(m)))
-	}
+	checkRows("WeightedSum", len(w), len(dst), stride, len(m))
 	weightedSumAdd(dst, m, stride, w, false)
 }
 
@@ -62,10 +65,7 @@ func WeightedSumAdd(dst, m []float32, stride int, w []float32) {
 	if len(w) == 0 {
 		return
 	}
-	if stride < len(dst) || (len(w)-1)*stride+len(dst) > len(m) {
-		panic(fmt.Sprintf("tensor: WeightedSumAdd: %d rows of %d with stride %d need %d elements, have %d",
-			len(w), len(dst), stride, (len(w)-1)*stride+len(dst), len(m)))
-	}
+	checkRows("WeightedSumAdd", len(w), len(dst), stride, len(m))
 	weightedSumAdd(dst, m, stride, w, true)
 }
 
