@@ -771,6 +771,146 @@ q6kdone:
 	VZEROUPPER
 	RET
 
+// The Q6_K kernel on AVX-512 VNNI: dotQ6KAVX2's integers and floats, two
+// 32-element sets at a time in 512-bit registers. A set's 6-bit quants are
+// built as there (four ql nibbles, two qh bits), a pair of sets at once
+// with per-half shift counts (VPSLLVW, VPSRLVW); VPDPBUSD gives each dword
+// lane the sum of four quant·activation products that VPMADDUBSW and
+// VPMADDWD give there, and VPMULLD applies the lane's scale, which
+// VPMADDWD applied there. Lanes 8–15 hold the odd set of each pair and
+// are added onto lanes 0–7 once per super-block, so every lane ends with
+// the same integer as in dotQ6KAVX2, and from there the float work is the
+// same: the results are identical bit for bit.
+
+// q6kIdx holds the VPERMD indices that spread four scales (dwords 4p to
+// 4p+3) over sixteen lanes, four each, for p = 0…3.
+#define Q6K_IDX(p) \
+	DATA q6kIdx<>+(64*p)(SB)/8, $(0x0000000000000000 + (4*p)*0x0000000100000001); \
+	DATA q6kIdx<>+(64*p+8)(SB)/8, $(0x0000000000000000 + (4*p)*0x0000000100000001); \
+	DATA q6kIdx<>+(64*p+16)(SB)/8, $(0x0000000100000001 + (4*p)*0x0000000100000001); \
+	DATA q6kIdx<>+(64*p+24)(SB)/8, $(0x0000000100000001 + (4*p)*0x0000000100000001); \
+	DATA q6kIdx<>+(64*p+32)(SB)/8, $(0x0000000200000002 + (4*p)*0x0000000100000001); \
+	DATA q6kIdx<>+(64*p+40)(SB)/8, $(0x0000000200000002 + (4*p)*0x0000000100000001); \
+	DATA q6kIdx<>+(64*p+48)(SB)/8, $(0x0000000300000003 + (4*p)*0x0000000100000001); \
+	DATA q6kIdx<>+(64*p+56)(SB)/8, $(0x0000000300000003 + (4*p)*0x0000000100000001)
+
+Q6K_IDX(0)
+Q6K_IDX(1)
+Q6K_IDX(2)
+Q6K_IDX(3)
+GLOBL q6kIdx<>(SB), RODATA|NOPTR, $256
+
+// q6kShift holds per-word shift counts: 4 then 2 (qh bits 0–1 and 2–3 to
+// bits 4–5), and 0 then 2 (bits 4–5 and 6–7 to 4–5), for the low and high
+// 256 bits.
+DATA q6kShift<>+0(SB)/8, $0x0004000400040004
+DATA q6kShift<>+8(SB)/8, $0x0004000400040004
+DATA q6kShift<>+16(SB)/8, $0x0004000400040004
+DATA q6kShift<>+24(SB)/8, $0x0004000400040004
+DATA q6kShift<>+32(SB)/8, $0x0002000200020002
+DATA q6kShift<>+40(SB)/8, $0x0002000200020002
+DATA q6kShift<>+48(SB)/8, $0x0002000200020002
+DATA q6kShift<>+56(SB)/8, $0x0002000200020002
+DATA q6kShift<>+64(SB)/8, $0
+DATA q6kShift<>+72(SB)/8, $0
+DATA q6kShift<>+80(SB)/8, $0
+DATA q6kShift<>+88(SB)/8, $0
+DATA q6kShift<>+96(SB)/8, $0x0002000200020002
+DATA q6kShift<>+104(SB)/8, $0x0002000200020002
+DATA q6kShift<>+112(SB)/8, $0x0002000200020002
+DATA q6kShift<>+120(SB)/8, $0x0002000200020002
+GLOBL q6kShift<>(SB), RODATA|NOPTR, $128
+
+DATA q6kBytes<>+0(SB)/4, $0x0f0f0f0f
+DATA q6kBytes<>+4(SB)/4, $0x30303030
+GLOBL q6kBytes<>(SB), RODATA|NOPTR, $8
+
+// Q6KZ_PAIR dots one pair of sets, quants in Z1, against the 64
+// activations at q8(DI), scales S, into Z5.
+#define Q6KZ_PAIR(q8, S) \
+	VPXORD   Z10, Z10, Z10; \
+	VPDPBUSD q8(DI), Z1, Z10; \
+	VPMULLD  S, Z10, Z10; \
+	VPADDD   Z10, Z5, Z5
+
+// Q6KZ_HALF is Q6K_HALF: 128 elements, ql at ql(SI), qh at qh(SI), q8 at
+// q8(DI), the scale vectors of its two pairs in SA and SB.
+#define Q6KZ_HALF(ql, qh, q8, SA, SB) \
+	VMOVDQU64       ql(SI), Z9; \
+	VBROADCASTI64X4 qh(SI), Z11; \
+	VPANDD          Z14, Z9, Z1; \
+	VPSLLVW         Z24, Z11, Z2; \
+	VPANDD          Z13, Z2, Z2; \
+	VPORD           Z2, Z1, Z1; \
+	Q6KZ_PAIR(q8, SA); \
+	VPSRLW          $4, Z9, Z1; \
+	VPANDD          Z14, Z1, Z1; \
+	VPSRLVW         Z25, Z11, Z2; \
+	VPANDD          Z13, Z2, Z2; \
+	VPORD           Z2, Z1, Z1; \
+	Q6KZ_PAIR((q8+64), SB)
+
+// func dotQ6KVNNI(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int)
+TEXT ·dotQ6KVNNI(SB), NOSPLIT, $0-48
+	VPBROADCASTD q6kBytes<>+0(SB), Z14
+	VPBROADCASTD q6kBytes<>+4(SB), Z13
+	VMOVDQU64    q6kShift<>+0(SB), Z24
+	VMOVDQU64    q6kShift<>+64(SB), Z25
+	VMOVDQU64    q6kIdx<>+0(SB), Z20
+	VMOVDQU64    q6kIdx<>+64(SB), Z21
+	VMOVDQU64    q6kIdx<>+128(SB), Z22
+	VMOVDQU64    q6kIdx<>+192(SB), Z23
+	MOVQ w+0(FP), DX
+
+dotQ6KVNNIrows:
+	MOVQ   DX, SI
+	MOVQ   x+16(FP), DI
+	MOVQ   nb+24(FP), CX
+	VXORPS Y0, Y0, Y0
+	TESTQ  CX, CX
+	JZ     q6kzdone
+
+q6kzloop:
+	PREFETCHT2 4096(SI)
+	PREFETCHT2 4160(SI)
+	PREFETCHT2 4224(SI)
+	PREFETCHT2 4288(SI)
+	MOVWLZX      208(SI), AX
+	VMOVD        AX, X6
+	VCVTPH2PS    X6, X6
+	VMULSS       (DI), X6, X6
+	VBROADCASTSS X6, Y6
+
+	VMOVDQU   192(SI), X8
+	VPMOVSXBW X8, Y7
+	VPMADDWD  (4+256)(DI), Y7, Y7
+	VPSLLD    $5, Y7, Y7
+	VPMOVSXBD X8, Z12
+	VPERMD    Z12, Z20, Z16
+	VPERMD    Z12, Z21, Z17
+	VPERMD    Z12, Z22, Z18
+	VPERMD    Z12, Z23, Z19
+
+	VPXORD Z5, Z5, Z5
+	Q6KZ_HALF(0, 128, 4, Z16, Z17)
+	Q6KZ_HALF(64, 160, 132, Z18, Z19)
+	VEXTRACTI64X4 $1, Z5, Y1
+	VPADDD        Y1, Y5, Y5
+	VPSUBD        Y7, Y5, Y5
+	VCVTDQ2PS     Y5, Y5
+	VFMADD231PS   Y5, Y6, Y0
+
+	ADDQ $210, SI
+	ADDQ $292, DI
+	DECQ CX
+	JNZ  q6kzloop
+
+q6kzdone:
+	HSUM_Y0
+	STORE_ROW_AND_NEXT(dotQ6KVNNIrows)
+	VZEROUPPER
+	RET
+
 // HALF_DOT is the body of the 16-bit float dot products: CONV8(off, Y)
 // turns 8 weights at off(SI) into floats in Y; n (CX) is a multiple of 8.
 #define HALF_DOT(CONV8, LOOP, TAIL, TAILLOOP, DONE) \
