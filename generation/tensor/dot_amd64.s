@@ -508,6 +508,161 @@ q4kdone:
 	VZEROUPPER
 	RET
 
+// The Q4_K kernel on AVX-512 VNNI: dotQ4KAVX2's integers and floats with
+// fewer instructions. The header unpacks the eight 6-bit scales and mins
+// with byte shuffles and masks instead of scalar code (the same bytes as
+// get_scale_min_k4), and each 64-element chunk is one 512-bit step: its
+// 32 nibble bytes in both halves, shifted by 0 and 4 (VPSRLVW), meet the
+// chunk's 64 activations in one VPDPBUSD, whose dword lane k holds the
+// four products that lane k of VPMADDUBSW + VPMADDWD holds there, then
+// VPMULLD applies the sub-block's scale. Lanes 8–15 (the high nibbles)
+// are added onto lanes 0–7 once per super-block: the same integers as in
+// dotQ4KAVX2, and the same float work after them, so the results are
+// identical bit for bit.
+
+// q4kShuf gathers the scale bytes for the unpack: sc sources (bytes 0–3,
+// 8–11) and min sources (4–7, 8–11), then the bytes whose top two bits
+// complete scales and mins 4–7 (0–3, 4–7; 0x80 clears).
+DATA q4kShuf<>+0(SB)/8, $0x0b0a090803020100
+DATA q4kShuf<>+8(SB)/8, $0x0b0a090807060504
+DATA q4kShuf<>+16(SB)/8, $0x0302010080808080
+DATA q4kShuf<>+24(SB)/8, $0x0706050480808080
+// q4kMask: the low-bit masks (3f for scales and mins 0–3, 0f for scales
+// 4–7), the 0f for mins 4–7 after a shift by 4, and the 30 for the top
+// bits after a shift by 2.
+DATA q4kMask<>+0(SB)/8, $0x0f0f0f0f3f3f3f3f
+DATA q4kMask<>+8(SB)/8, $0x000000003f3f3f3f
+DATA q4kMask<>+16(SB)/8, $0
+DATA q4kMask<>+24(SB)/8, $0x0f0f0f0f00000000
+DATA q4kMask<>+32(SB)/8, $0x3030303000000000
+DATA q4kMask<>+40(SB)/8, $0x3030303000000000
+GLOBL q4kShuf<>(SB), RODATA|NOPTR, $32
+GLOBL q4kMask<>(SB), RODATA|NOPTR, $48
+
+// q4kIdx holds the VPERMD indices that put scale 2c in lanes 0–7 and
+// scale 2c+1 in lanes 8–15, for c = 0…3; q4kShift the per-word shift
+// counts 0 (low 256 bits) and 4 (high).
+#define Q4K_IDX(c) \
+	DATA q4kIdx<>+(64*c)(SB)/8, $((2*c)*0x0000000100000001); \
+	DATA q4kIdx<>+(64*c+8)(SB)/8, $((2*c)*0x0000000100000001); \
+	DATA q4kIdx<>+(64*c+16)(SB)/8, $((2*c)*0x0000000100000001); \
+	DATA q4kIdx<>+(64*c+24)(SB)/8, $((2*c)*0x0000000100000001); \
+	DATA q4kIdx<>+(64*c+32)(SB)/8, $((2*c+1)*0x0000000100000001); \
+	DATA q4kIdx<>+(64*c+40)(SB)/8, $((2*c+1)*0x0000000100000001); \
+	DATA q4kIdx<>+(64*c+48)(SB)/8, $((2*c+1)*0x0000000100000001); \
+	DATA q4kIdx<>+(64*c+56)(SB)/8, $((2*c+1)*0x0000000100000001)
+
+Q4K_IDX(0)
+Q4K_IDX(1)
+Q4K_IDX(2)
+Q4K_IDX(3)
+GLOBL q4kIdx<>(SB), RODATA|NOPTR, $256
+
+DATA q4kShift<>+0(SB)/8, $0
+DATA q4kShift<>+8(SB)/8, $0
+DATA q4kShift<>+16(SB)/8, $0
+DATA q4kShift<>+24(SB)/8, $0
+DATA q4kShift<>+32(SB)/8, $0x0004000400040004
+DATA q4kShift<>+40(SB)/8, $0x0004000400040004
+DATA q4kShift<>+48(SB)/8, $0x0004000400040004
+DATA q4kShift<>+56(SB)/8, $0x0004000400040004
+GLOBL q4kShift<>(SB), RODATA|NOPTR, $64
+
+// Q4KZ_HEADER is K_SUPERBLOCK_HEADER with the scale unpack in vector
+// registers: d·dx broadcast in Y6, dmin·dx·Σ_j m_j·(bsum_2j + bsum_2j+1)
+// added to X9, and the eight scales as dwords spread into the chunks'
+// scale vectors Z16–Z19. Clobbers AX, X2–X4, X7, X10–X12.
+#define Q4KZ_HEADER \
+	MOVL         (SI), AX; \
+	VMOVD        AX, X6; \
+	VCVTPH2PS    X6, X6; \
+	VBROADCASTSS (DI), X7; \
+	VMULPS       X7, X6, X6; \
+	VPSHUFD      $0x55, X6, X7; \
+	VBROADCASTSS X6, Y6; \
+	VMOVDQU      4(SI), X2; \
+	VPSHUFB      q4kShuf<>+0(SB), X2, X3; \
+	VPSHUFB      q4kShuf<>+16(SB), X2, X4; \
+	VPAND        q4kMask<>+0(SB), X3, X2; \
+	VPSRLW       $4, X3, X3; \
+	VPAND        q4kMask<>+16(SB), X3, X3; \
+	VPOR         X3, X2, X2; \
+	VPSRLW       $2, X4, X4; \
+	VPAND        q4kMask<>+32(SB), X4, X4; \
+	VPOR         X4, X2, X2; \
+	VPMOVZXBD    X2, Y3; \
+	VPERMD       Z3, Z20, Z16; \
+	VPERMD       Z3, Z21, Z17; \
+	VPERMD       Z3, Z22, Z18; \
+	VPERMD       Z3, Z23, Z19; \
+	VPSRLDQ      $8, X2, X10; \
+	VPMOVZXBW    X10, X10; \
+	VMOVDQU      (4+256)(DI), X11; \
+	VMOVDQU      (4+256+16)(DI), X12; \
+	VPHADDW      X12, X11, X11; \
+	VPMADDWD     X11, X10, X10; \
+	VCVTDQ2PS    X10, X10; \
+	VFMADD231PS  X10, X7, X9
+
+// Q4KZ_CHUNK is Q4K_CHUNK in one 512-bit step, scale vector S.
+#define Q4KZ_CHUNK(c, S) \
+	VBROADCASTI64X4 (16+32*c)(SI), Z1; \
+	VPSRLVW         Z24, Z1, Z1; \
+	VPANDD          Z14, Z1, Z1; \
+	VPXORD          Z10, Z10, Z10; \
+	VPDPBUSD        (4+64*c)(DI), Z1, Z10; \
+	VPMULLD         S, Z10, Z10; \
+	VPADDD          Z10, Z5, Z5
+
+// func dotQ4KVNNI(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int)
+TEXT ·dotQ4KVNNI(SB), NOSPLIT, $0-48
+	VPBROADCASTD mask0f<>(SB), Z14
+	VMOVDQU64    q4kShift<>(SB), Z24
+	VMOVDQU64    q4kIdx<>+0(SB), Z20
+	VMOVDQU64    q4kIdx<>+64(SB), Z21
+	VMOVDQU64    q4kIdx<>+128(SB), Z22
+	VMOVDQU64    q4kIdx<>+192(SB), Z23
+	MOVQ w+0(FP), DX
+
+dotQ4KVNNIrows:
+	MOVQ   DX, SI
+	MOVQ   x+16(FP), DI
+	MOVQ   nb+24(FP), CX
+	VXORPS Y0, Y0, Y0 // Σ d·sumi
+	VXORPS X9, X9, X9 // Σ dmin·summs
+	TESTQ  CX, CX
+	JZ     q4kzdone
+
+q4kzloop:
+	PREFETCHT2 4096(SI)
+	PREFETCHT2 4160(SI)
+	PREFETCHT2 4224(SI)
+	Q4KZ_HEADER
+	VPXORD Z5, Z5, Z5
+	Q4KZ_CHUNK(0, Z16)
+	Q4KZ_CHUNK(1, Z17)
+	Q4KZ_CHUNK(2, Z18)
+	Q4KZ_CHUNK(3, Z19)
+	VEXTRACTI64X4 $1, Z5, Y1
+	VPADDD        Y1, Y5, Y5
+	VCVTDQ2PS     Y5, Y5
+	VFMADD231PS   Y5, Y6, Y0
+
+	ADDQ $144, SI
+	ADDQ $292, DI
+	DECQ CX
+	JNZ  q4kzloop
+
+q4kzdone:
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VSUBPS       X9, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	STORE_ROW_AND_NEXT(dotQ4KVNNIrows)
+	VZEROUPPER
+	RET
+
 // Q5K_CHUNK is Q4K_CHUNK for Q5_K: nibbles at 48(SI), and the fifth bits
 // of sub-blocks 2c and 2c+1 (bits 2c, 2c+1 of the qh bytes in Y15) added as
 // 16 (Y13 holds 0x10 bytes).

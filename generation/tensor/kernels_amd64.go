@@ -59,6 +59,9 @@ func dotQ5KAVX512(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int
 func dotQ6KAVX2(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int)
 
 //go:noescape
+func dotQ4KVNNI(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int)
+
+//go:noescape
 func dotQ6KVNNI(w *byte, rowBytes int, x *byte, nb int, dst *float32, rows int)
 
 //go:noescape
@@ -108,6 +111,7 @@ func kernelVariants() []kernelVariant {
 			Q5_0: blockRows(dotQ5_0VNNI, QK),
 			Q4_1: blockRows(dotQ4_1VNNI, QK),
 			Q5_1: blockRows(dotQ5_1VNNI, QK),
+			Q4_K: blockRows(dotQ4KVNNI, QKK),
 			Q5_K: blockRows(dotQ5KAVX512, QKK),
 			Q6_K: blockRows(dotQ6KVNNI, QKK),
 		}})

@@ -511,37 +511,40 @@ func TestMatVecsMatchesMatVec(t *testing.T) {
 	}
 }
 
-// TestQ6KVNNIEqualsAVX2 holds the AVX-512 VNNI Q6_K kernel to the AVX2 one
-// bit for bit (they sum the same integers per lane and do the same float
-// work), on random rows with real scales, several rows per call.
-func TestQ6KVNNIEqualsAVX2(t *testing.T) {
-	var avx2, vnni rowsFunc
-	for _, v := range kernelVariants() {
-		switch v.name {
-		case "avx2":
-			avx2 = v.rows[Q6_K]
-		case "avx512vnni":
-			vnni = v.rows[Q6_K]
-		}
-	}
-	if avx2 == nil || vnni == nil {
-		t.Skipf("this CPU runs %v, not both kernels", variantNames())
-	}
-	r := rand.New(rand.NewPCG(19, 20))
-	for _, cols := range []int{256, 1536, 4864} {
-		for _, rows := range []int{1, 3, 8} {
-			m := randomMatrix(t, r, Q6_K, rows, cols)
-			x, err := Quantize(Q8_K, gaussian(r, cols, 0.1+3*r.Float64()))
-			if err != nil {
-				t.Fatal(err)
+// TestKQuantVNNIEqualsAVX2 holds the AVX-512 VNNI Q4_K and Q6_K kernels to
+// the AVX2 ones bit for bit (they sum the same integers per lane and do
+// the same float work), on random rows with real scales and mins, several
+// rows per call.
+func TestKQuantVNNIEqualsAVX2(t *testing.T) {
+	for _, dt := range []DType{Q4_K, Q6_K} {
+		var avx2, vnni rowsFunc
+		for _, v := range kernelVariants() {
+			switch v.name {
+			case "avx2":
+				avx2 = v.rows[dt]
+			case "avx512vnni":
+				vnni = v.rows[dt]
 			}
-			rb := RowBytes(Q6_K, cols)
-			got, want := make([]float32, rows), make([]float32, rows)
-			vnni(m.Data, rb, x, cols, got)
-			avx2(m.Data, rb, x, cols, want)
-			for i := range got {
-				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-					t.Fatalf("cols %d rows %d: row %d: VNNI %g, AVX2 %g", cols, rows, i, got[i], want[i])
+		}
+		if avx2 == nil || vnni == nil {
+			t.Skipf("this CPU runs %v, not both kernels", variantNames())
+		}
+		r := rand.New(rand.NewPCG(19, 20))
+		for _, cols := range []int{256, 1536, 4864} {
+			for _, rows := range []int{1, 3, 8} {
+				m := randomMatrix(t, r, dt, rows, cols)
+				x, err := Quantize(Q8_K, gaussian(r, cols, 0.1+3*r.Float64()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				rb := RowBytes(dt, cols)
+				got, want := make([]float32, rows), make([]float32, rows)
+				vnni(m.Data, rb, x, cols, got)
+				avx2(m.Data, rb, x, cols, want)
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s cols %d rows %d: row %d: VNNI %g, AVX2 %g", dt, cols, rows, i, got[i], want[i])
+					}
 				}
 			}
 		}
