@@ -25,9 +25,11 @@
 // Every kernel has a readable pure-Go reference. On amd64 assembly kernels
 // are chosen at start-up from the CPU's features: AVX2 (with FMA and F16C)
 // for every weight type but Q8_1 and Q8_K (activation formats, rare as
-// weights), and AVX-512 (VNNI's VPDPBUSD and BW's byte masks, on 256-bit
-// registers) for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q5_K. KernelName reports the choice. Building with the
-// purego tag, or for another architecture, uses the references only.
+// weights), and AVX-512 (VNNI's VPDPBUSD and BW's byte masks) for Q4_0,
+// Q4_1, Q5_0, Q5_1, Q8_0 and Q5_K on 256-bit registers and for Q4_K and
+// Q6_K on 512-bit ones (bit-identical to their AVX2 kernels).
+// KernelName reports the choice. Building with the purego tag, or for
+// another architecture, uses the references only.
 //
 // Decode (MatVec, and MatMul with n = 1) quantizes the activations with
 // the AVX2 quantizer and, for Q4_0 and Q8_0 weights on AVX-512 VNNI, uses
@@ -62,10 +64,15 @@
 // QuantizeActivations and MatMulQ let several weights (q, k, v; gate, up)
 // share one quantization of their input.
 //
-// Rows are shared out in chunks to a small persistent worker pool of
-// Threads() threads (the caller included); a thread that is slowed by other
-// load simply takes fewer chunks. Idle workers poll for new work for 50 µs
-// (yielding between polls) before they park, since a decode step issues a
-// MatVec every few tens of microseconds and waking a parked goroutine costs
-// about as much. Steady-state MatVec calls do not allocate.
+// Rows are shared out to a small persistent worker pool of Threads()
+// threads (the caller included): each thread owns a contiguous segment,
+// read front to back as one stream through memory, and a thread that runs
+// out takes chunks from the back of the others', so one slowed by other
+// load does less of the work; a helper that has not joined by the time
+// every chunk is taken is not waited for. Idle workers poll for new work
+// for 50 µs (yielding between polls) before they park, since a decode step
+// issues a product every few tens of microseconds and waking a parked
+// goroutine costs about as much. A decode call (MatVec, MatVecs) is one
+// job over every matrix it is given, whatever their types, with the input
+// encoded once per activation format. Steady-state calls do not allocate.
 package tensor
