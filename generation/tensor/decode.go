@@ -152,13 +152,12 @@ func matVecs(items []decodeItem, x []float32) {
 		w := it.w
 		at := activationType(w.Type)
 		p := decodePart{w: w, dst: it.dst[:w.Rows], first: units, x: j.encode(at, x)}
+		// Strips exist only beside a decode kernel, so a part with strips
+		// gets the side data here too.
 		if mv := activeQ8MatVec[w.Type]; at == Q8_0 && mv != nil && quantizeQ8_0Blocks != nil {
 			p.mv, p.side = mv, j.side
 		} else {
 			p.rows = activeRows[w.Type]
-		}
-		if w.strips != nil {
-			p.side = j.side // strips exist only beside a decode kernel
 		}
 		ns := w.stripRowCount() / stripRows
 		p.units = ns + w.Rows - ns*stripRows

@@ -29,17 +29,25 @@ func mapAnon(n int) ([]byte, error) {
 // (a vocabulary of logits per token). The mapping is returned to the
 // system once m is unreachable, or by m.freeStrips.
 func allocStrips(m *Matrix, n int) []byte {
+	b, free := mapOwned(m, n)
+	m.freeStrips = free
+	return b
+}
+
+// mapOwned maps n zeroed bytes (see mapAnon) that are returned to the
+// system once owner is unreachable, or at once by free; where the system
+// refuses the mapping they are ordinary memory and free does nothing.
+func mapOwned[T any](owner *T, n int) (b []byte, free func()) {
 	b, err := mapAnon(n)
 	if err != nil {
-		return make([]byte, n)
+		return make([]byte, n), func() {}
 	}
 	unmap := func(b []byte) { _ = syscall.Munmap(b) }
-	c := runtime.AddCleanup(m, unmap, b)
-	m.freeStrips = func() {
+	c := runtime.AddCleanup(owner, unmap, b)
+	return b, func() {
 		c.Stop()
 		unmap(b)
 	}
-	return b
 }
 
 // MapFloat32s returns n zeroed float32s for a long-lived buffer of owner's
@@ -53,17 +61,9 @@ func MapFloat32s[T any](owner *T, n int) (buf []float32, free func()) {
 	if n <= 0 {
 		return nil, func() {}
 	}
-	b, err := mapAnon(4 * n)
-	if err != nil {
-		return make([]float32, n), func() {}
-	}
+	b, free := mapOwned(owner, 4*n)
 	for i := 0; i < len(b); i += os.Getpagesize() {
 		b[i] = 0
 	}
-	unmap := func(b []byte) { _ = syscall.Munmap(b) }
-	c := runtime.AddCleanup(owner, unmap, b)
-	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), n), func() {
-		c.Stop()
-		unmap(b)
-	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), n), free
 }

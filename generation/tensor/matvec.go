@@ -79,15 +79,7 @@ func MatMul(dst []float32, w *Matrix, x []float32, n int) {
 		panic(fmt.Sprintf("tensor: MatMul: %d×%d %s with n=%d: x has %d elements (want %d), dst %d (want ≥ %d)",
 			w.Rows, w.Cols, w.Type, n, len(x), n*w.Cols, len(dst), n*w.Rows))
 	}
-	rowsKernel, ok := activeRows[w.Type]
-	if !ok {
-		panic(fmt.Sprintf("tensor: MatMul: unsupported weight type %s", w.Type))
-	}
-	// The assembly kernels trust these; a Matrix built without NewMatrix
-	// must not make them read out of bounds.
-	if rb := RowBytes(w.Type, w.Cols); rb <= 0 || len(w.Data) < w.Rows*rb {
-		panic(fmt.Sprintf("tensor: MatMul: malformed %d×%d %s matrix with %d data bytes", w.Rows, w.Cols, w.Type, len(w.Data)))
-	}
+	checkWeights("MatMul", w)
 	if n > 1 {
 		// Batched: quantize the activations once, then the tiled kernels.
 		a := activationPool.Get().(*Activations)
@@ -96,13 +88,24 @@ func MatMul(dst []float32, w *Matrix, x []float32, n int) {
 		activationPool.Put(a)
 		return
 	}
-	_ = rowsKernel
 	one := [1]decodeItem{{w, dst}}
 	matVecs(one[:], x)
 }
 
+// checkWeights panics unless w has a kernel and holds all its rows: the
+// assembly kernels trust these, and a Matrix built without NewMatrix must
+// not make them read out of bounds.
+func checkWeights(op string, w *Matrix) {
+	if _, ok := activeRows[w.Type]; !ok {
+		panic(fmt.Sprintf("tensor: %s: unsupported weight type %s", op, w.Type))
+	}
+	if rb := RowBytes(w.Type, w.Cols); rb <= 0 || len(w.Data) < w.Rows*rb {
+		panic(fmt.Sprintf("tensor: %s: malformed %d×%d %s matrix with %d data bytes", op, w.Rows, w.Cols, w.Type, len(w.Data)))
+	}
+}
+
 // release drops j's references to the call's data and returns it to the
-// pool (its scratch buffers stay for the next call).
+// pool.
 func (j *mulJob) release() {
 	j.w, j.rows, j.x, j.dst = nil, nil, nil, nil
 	mulJobs.Put(j)
@@ -128,12 +131,7 @@ func MatVecs(dsts [][]float32, ws []*Matrix, x []float32) {
 		if len(dsts[i]) < w.Rows {
 			panic(fmt.Sprintf("tensor: MatVecs: output %d has %d elements for %d rows", i, len(dsts[i]), w.Rows))
 		}
-		if _, ok := activeRows[w.Type]; !ok {
-			panic(fmt.Sprintf("tensor: MatVecs: unsupported weight type %s", w.Type))
-		}
-		if rb := RowBytes(w.Type, w.Cols); rb <= 0 || len(w.Data) < w.Rows*rb {
-			panic(fmt.Sprintf("tensor: MatVecs: malformed %d×%d %s matrix with %d data bytes", w.Rows, w.Cols, w.Type, len(w.Data)))
-		}
+		checkWeights("MatVecs", w)
 		items = append(items, decodeItem{w, dsts[i]})
 	}
 	matVecs(items, x)

@@ -16,7 +16,6 @@ func expSubAVX2(x *float32, n int, m float32) float32
 //go:noescape
 func scaleF32AVX2(x *float32, n int, a float32)
 
-// maxFloat32 is maxFloat32Ref on AVX2 (len(x) > 0).
 // argmax is Argmax after its checks (x[0] is a number): the AVX2 kernel
 // finds the largest number among the first len(x)&^31 elements and the
 // first index holding it, Go the rest.
@@ -34,6 +33,7 @@ func argmax(x []float32) int {
 	return i
 }
 
+// maxFloat32 is maxFloat32Ref on AVX2 (len(x) > 0).
 func maxFloat32(x []float32) float32 {
 	n8 := len(x) &^ 7
 	if !hasAVX2 || n8 == 0 {
