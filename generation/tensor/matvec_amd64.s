@@ -41,8 +41,10 @@ CONST32(mvScaleIdx, 0x0019001000090000, 0x0019001000090000, 0, 0)
 // read once per token, and with PREFETCHT0 the prefetched lines competed
 // with the activations and the loop's own loads for L1 fill buffers. On a
 // 2-core AVX-512 host the Q4_0 decode went from 53 to 58–62 tokens/s (56%
-// → 62–64% of the bandwidth ceiling) with T2; the K-quant row kernels in
-// dot_amd64.s use the same hint.
+// → 62–64% of the bandwidth ceiling) with T2; the AVX2 K-quant row
+// kernels in dot_amd64.s use the same hint. The AVX-512 VNNI strip and
+// K-quant kernels prefetch with PREFETCHNTA 16 KB ahead instead (see
+// STRIP_PF in strips_amd64.s): on Zen 5 every PREFETCHTn fills L1.
 #define MV_PREFETCH 4096
 
 // MV_GROUP_ROWS is the row loop of the group kernels: for each of the rows

@@ -27,18 +27,19 @@ func Threads() int { return int(threads.Load()) }
 type rangeJob interface{ runRange(lo, hi int) }
 
 // splitter shares [0,n) out among the threads of one call. Each thread
-// owns a contiguous segment, which it takes from the front a chunk at a
-// time, so that its reads form one stream through memory (a decode step's
+// owns a contiguous segment, which it takes from the front a claim at a
+// time (a share of what is left, see guidedShare), so that its reads form one stream through memory (a decode step's
 // matrices are read once, from DRAM, and every new stream costs a ramp-up
 // of the hardware prefetcher: 16 interleaved chunks made a 580 KB matrix
 // take 26 µs on two threads against 18 µs for two halves). A thread that
-// runs out takes chunks from the back of the others' segments, so one
+// runs out takes claims from the back of the others' segments, so one
 // slowed by other load, or a helper that joins late, still does less of
 // the work; and a helper that has not joined by the time the caller has
 // done everything is shut out of the call rather than waited for.
 type splitter struct {
-	job   rangeJob
-	n     int
+	job rangeJob
+	n   int
+	// chunk is the smallest claim.
 	chunk int
 	// segs[k] is thread k's segment, front and back packed in one word
 	// (see packSeg) so that owner and thieves claim with one CAS.
@@ -73,8 +74,8 @@ func packSeg(front, back int) uint64 { return uint64(front) | uint64(back)<<32 }
 
 func unpackSeg(v uint64) (front, back int) { return int(uint32(v)), int(v >> 32) }
 
-// start prepares s for job over [0,n) on parts threads, in chunks of
-// chunk.
+// start prepares s for job over [0,n) on parts threads, in claims of at
+// least chunk.
 func (s *splitter) start(job rangeJob, n, chunk, parts int) {
 	s.job, s.n, s.chunk = job, n, chunk
 	if cap(s.segs) < parts {
@@ -96,7 +97,7 @@ func (s *splitter) work(k int) {
 		if f >= b {
 			break
 		}
-		e := min(b, f+s.chunk)
+		e := min(b, f+s.take(b-f))
 		if own.CompareAndSwap(v, packSeg(e, b)) {
 			s.job.runRange(f, e)
 		}
@@ -109,13 +110,26 @@ func (s *splitter) work(k int) {
 			if f >= b {
 				break
 			}
-			a := max(f, b-s.chunk)
+			a := max(f, b-s.take(b-f))
 			if seg.CompareAndSwap(v, packSeg(f, a)) {
 				s.job.runRange(a, b)
 			}
 		}
 	}
 }
+
+// guidedShare sets how much of what is left of a segment one claim
+// takes: a quarter, and never less than the splitter's chunk. Claims
+// thus start large (few claims) and shrink towards the end of a segment,
+// so that the last range any thread runs is small and the threads finish
+// close together: with sixteen equal chunks a thread that ran out waited
+// on average half a chunk for the other (4.7 µs of a 97 µs gate+up
+// product, 95 µs of the output layer's 1.5 ms).
+const guidedShare = 4
+
+// take is the size of the next claim on a segment with left indices
+// left (≥ 1).
+func (s *splitter) take(left int) int { return max(s.chunk, left/guidedShare) }
 
 // join runs a pool worker's part of call epoch of s, unless that call is
 // over or closed.
@@ -190,7 +204,7 @@ func (p *workerPool) next() task {
 }
 
 // parallelFor runs job over [0,n) on up to Threads() threads (the caller
-// and pool workers) in chunks of at least minChunk, returning when all are
+// and pool workers) in claims of at least minChunk, returning when all are
 // done. s is caller-owned scratch, so that steady-state calls do not
 // allocate.
 func parallelFor(s *splitter, job rangeJob, n, minChunk int) {
@@ -201,7 +215,7 @@ func parallelFor(s *splitter, job rangeJob, n, minChunk int) {
 		return
 	}
 	helpers := min(th, chunks) - 1
-	s.start(job, n, (n+chunks-1)/chunks, helpers+1)
+	s.start(job, n, max(1, minChunk), helpers+1)
 	epoch := uint32(s.state.Load()>>32) + 1
 	s.done.Store(0)
 	s.state.Store(uint64(epoch) << 32)

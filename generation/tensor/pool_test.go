@@ -113,3 +113,25 @@ func TestSplitterOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitterClaimsShrink checks the guided claims: a quarter of what is
+// left of the segment, never less than the chunk, so that a thread's last
+// ranges are small whichever segment they come from.
+func TestSplitterClaimsShrink(t *testing.T) {
+	var s splitter
+	l := &rangeLog{seen: make([]atomic.Int32, 200)}
+	s.start(l, 200, 3, 2)
+	s.work(0)
+	want := [][2]int{
+		{0, 25}, {25, 43}, {43, 57}, {57, 67}, {67, 75}, {75, 81}, {81, 85}, {85, 88}, {88, 91}, {91, 94}, {94, 97}, {97, 100},
+		{175, 200}, {157, 175}, {143, 157}, {133, 143}, {125, 133}, {119, 125}, {115, 119}, {112, 115}, {109, 112}, {106, 109}, {103, 106}, {100, 103},
+	}
+	if len(l.ranges) != len(want) {
+		t.Fatalf("ranges %v, want %v", l.ranges, want)
+	}
+	for i := range want {
+		if l.ranges[i] != want[i] {
+			t.Fatalf("ranges %v, want %v", l.ranges, want)
+		}
+	}
+}
