@@ -54,6 +54,17 @@ func (p *decodePart) run(ua, ub int) {
 	}
 }
 
+// weights returns the weight bytes the part's units [ua, ub) start
+// with: those in strips where ua is one, else those of the rows.
+func (p *decodePart) weights(ua, ub int) []byte {
+	rb := RowBytes(p.w.Type, p.w.Cols)
+	ns := p.w.stripRowCount() / stripRows
+	if ua < ns {
+		return p.w.strips[ua*stripRows*rb : min(ub, ns)*stripRows*rb]
+	}
+	return p.w.Data[(ua+(stripRows-1)*ns)*rb : (ub+(stripRows-1)*ns)*rb]
+}
+
 // unitBytes is the weight bytes of the part's smallest unit.
 func (p *decodePart) unitBytes() int {
 	rb := RowBytes(p.w.Type, p.w.Cols)
@@ -86,6 +97,29 @@ type decodeJob struct {
 }
 
 var decodeJobs = sync.Pool{New: func() any { return new(decodeJob) }}
+
+// leadBytes is how much of a range's weights lead prefetches: the
+// distance the kernels prefetch ahead of their own reads (STRIP_PF), so
+// that a range starts as prefetched as the rest of its stream.
+const leadBytes = 16 << 10
+
+// lead prefetches the first leadBytes of the weights of units [lo, hi),
+// which the kernels' own read-ahead does not cover: a thread calls it
+// where it starts reading a new part of memory (see rangeLeader).
+func (j *decodeJob) lead(lo, hi int) {
+	n := leadBytes
+	for i := range j.parts {
+		p := &j.parts[i]
+		if a, b := max(lo, p.first), min(hi, p.first+p.units); a < b {
+			w := p.weights(a-p.first, b-p.first)
+			k := min(len(w), n)
+			prefetchNTA(w[:k])
+			if n -= k; n == 0 {
+				return
+			}
+		}
+	}
+}
 
 func (j *decodeJob) runRange(lo, hi int) {
 	for i := range j.parts {

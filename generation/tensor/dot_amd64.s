@@ -1399,3 +1399,17 @@ drsum:
 drdone:
 	VZEROUPPER
 	RET
+
+// func prefetchNTAAsm(p *byte, n int)  (n ≥ 1)
+TEXT ·prefetchNTAAsm(SB), NOSPLIT, $0-16
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	ADDQ SI, CX
+	ANDQ $-64, SI
+
+pfloop:
+	PREFETCHNTA (SI)
+	ADDQ $64, SI
+	CMPQ SI, CX
+	JB   pfloop
+	RET

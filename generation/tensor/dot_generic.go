@@ -21,3 +21,6 @@ func q8MatVecKernels() map[DType]q8MatVecFunc { return nil }
 
 // stripsExpected: no strip formats without the assembly.
 func stripsExpected(DType) bool { return false }
+
+// prefetchNTA does nothing without the assembly.
+func prefetchNTA([]byte) {}

@@ -207,6 +207,19 @@ func dotRows(dst, m []float32, stride int, x []float32) {
 	}
 }
 
+// prefetchNTAAsm issues PREFETCHNTA for the n bytes from p.
+//
+//go:noescape
+func prefetchNTAAsm(p *byte, n int)
+
+// prefetchNTA asks for b's cache lines ahead of reading them, non-temporally
+// (see STRIP_PF in strips_amd64.s).
+func prefetchNTA(b []byte) {
+	if len(b) > 0 {
+		prefetchNTAAsm(unsafe.SliceData(b), len(b))
+	}
+}
+
 func streamRead(b []byte) uint64 {
 	if !hasAVX2 {
 		return streamReadGo(b)

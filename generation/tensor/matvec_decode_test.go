@@ -139,3 +139,47 @@ func BenchmarkDecodeStep(b *testing.B) {
 		})
 	}
 }
+
+// TestDecodePartWeights checks that decodePart.weights, which the
+// splitter's lead prefetches, names the bytes the part's units are read
+// from: strips for strip units, rows after them.
+func TestDecodePartWeights(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, interleave := range []bool{false, true} {
+		m := randomMatrix(t, r, Q8_0, 21, 128)
+		if interleave && !m.Interleave(nil) {
+			if stripsExpected(Q8_0) {
+				t.Fatal("Interleave did not apply to a Q8_0 matrix on a machine with strip kernels")
+			}
+			continue
+		}
+		rb := RowBytes(Q8_0, 128)
+		ns := m.stripRowCount() / stripRows
+		p := decodePart{w: m, units: ns + m.Rows - ns*stripRows}
+		same := func(got, want []byte) bool {
+			return len(got) == len(want) && (len(got) == 0 || &got[0] == &want[0])
+		}
+		for ua := 0; ua < p.units; ua++ {
+			for ub := ua + 1; ub <= p.units; ub++ {
+				var want []byte
+				if ua < ns {
+					want = m.strips[ua*stripRows*rb : min(ub, ns)*stripRows*rb]
+				} else {
+					want = m.Data[(ua-ns+ns*stripRows)*rb : (ub-ns+ns*stripRows)*rb]
+				}
+				if got := p.weights(ua, ub); !same(got, want) {
+					t.Fatalf("interleaved %v, units [%d,%d): %d bytes at the wrong place, want %d", interleave, ua, ub, len(got), len(want))
+				}
+			}
+		}
+		// lead over ranges within and across two such parts stays in bounds.
+		q := p
+		q.first = p.units
+		j := &decodeJob{parts: []decodePart{p, q}}
+		for lo := 0; lo < 2*p.units; lo++ {
+			for hi := lo + 1; hi <= 2*p.units; hi++ {
+				j.lead(lo, hi)
+			}
+		}
+	}
+}

@@ -87,10 +87,18 @@ func (s *splitter) start(job rangeJob, n, chunk, parts int) {
 	}
 }
 
+// rangeLeader is a rangeJob that can prepare a thread for a range it is
+// about to start reading where its reads so far do not lead into it.
+type rangeLeader interface{ lead(lo, hi int) }
+
 // work runs the calling thread's share: segment k from the front, then
 // chunks from the back of the other segments until none is left.
 func (s *splitter) work(k int) {
+	leader, _ := s.job.(rangeLeader)
 	own := &s.segs[k].v
+	if f, b := unpackSeg(own.Load()); leader != nil && f < b {
+		leader.lead(f, b)
+	}
 	for {
 		v := own.Load()
 		f, b := unpackSeg(v)
@@ -112,6 +120,9 @@ func (s *splitter) work(k int) {
 			}
 			a := max(f, b-s.take(b-f))
 			if seg.CompareAndSwap(v, packSeg(f, a)) {
+				if leader != nil {
+					leader.lead(a, b)
+				}
 				s.job.runRange(a, b)
 			}
 		}
