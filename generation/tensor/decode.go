@@ -25,6 +25,10 @@ type decodePart struct {
 	dst   []float32
 	first int
 	units int
+	// rb is w's row bytes and ns its number of strips, strip the strip
+	// kernel (looked up once per call, not per range).
+	rb, ns int
+	strip  stripMatVecFunc
 	// x is the activation row in the format of w's kernel; mv, when set,
 	// is w's decode kernel (Q8_0 activations with side data), else rows
 	// is its row kernel.
@@ -37,16 +41,16 @@ type decodePart struct {
 // run computes the part's units [ua, ub): strips through the strip kernel,
 // the rows after them through the decode or row kernel.
 func (p *decodePart) run(ua, ub int) {
-	ns := p.w.stripRowCount() / stripRows
+	ns, rb := p.ns, p.rb
 	if ua < ns {
-		stripMatVec(p.w, ua, min(ub, ns), p.x, p.side, p.dst)
+		s1 := min(ub, ns)
+		p.strip(p.w.strips[ua*stripRows*rb:s1*stripRows*rb], p.x, p.side, p.w.Cols, p.dst[ua*stripRows:s1*stripRows])
 	}
 	if ub <= ns {
 		return
 	}
 	// Unit u ≥ ns is row u + 7·ns.
 	r0, r1 := max(ua, ns)+(stripRows-1)*ns, ub+(stripRows-1)*ns
-	rb := RowBytes(p.w.Type, p.w.Cols)
 	if p.mv != nil {
 		p.mv(p.w.Data[r0*rb:r1*rb], rb, p.x, p.side, p.w.Cols, p.dst[r0:r1])
 	} else {
@@ -57,8 +61,7 @@ func (p *decodePart) run(ua, ub int) {
 // weights returns the weight bytes the part's units [ua, ub) start
 // with: those in strips where ua is one, else those of the rows.
 func (p *decodePart) weights(ua, ub int) []byte {
-	rb := RowBytes(p.w.Type, p.w.Cols)
-	ns := p.w.stripRowCount() / stripRows
+	ns, rb := p.ns, p.rb
 	if ua < ns {
 		return p.w.strips[ua*stripRows*rb : min(ub, ns)*stripRows*rb]
 	}
@@ -67,11 +70,10 @@ func (p *decodePart) weights(ua, ub int) []byte {
 
 // unitBytes is the weight bytes of the part's smallest unit.
 func (p *decodePart) unitBytes() int {
-	rb := RowBytes(p.w.Type, p.w.Cols)
-	if p.w.stripRowCount() == p.w.Rows {
-		return stripRows * rb
+	if p.ns*stripRows == p.w.Rows {
+		return stripRows * p.rb
 	}
-	return rb
+	return p.rb
 }
 
 // encodedRow is one encoding of a decode call's activation row, in
@@ -193,8 +195,11 @@ func matVecs(items []decodeItem, x []float32) {
 		} else {
 			p.rows = activeRows[w.Type]
 		}
-		ns := w.stripRowCount() / stripRows
-		p.units = ns + w.Rows - ns*stripRows
+		p.rb, p.ns = RowBytes(w.Type, w.Cols), w.stripRowCount()/stripRows
+		if p.ns > 0 {
+			p.strip = stripFormats[w.Type].kernel
+		}
+		p.units = p.ns + w.Rows - p.ns*stripRows
 		units += p.units
 		if ub := p.unitBytes(); minUnit == 0 || ub < minUnit {
 			minUnit = ub

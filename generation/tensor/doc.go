@@ -51,6 +51,14 @@
 // Row rebuild rows from the strips, so nothing changes but speed; the copy
 // lives outside the Go heap and replaces the mapped file's pages.
 //
+// A decode step is held by memory, not by arithmetic (30% more vector work
+// in the Q4_0 strip kernel left decode time unchanged), and on these
+// kernels the hardware prefetcher alone does not keep up: the VNNI strip
+// and K-quant kernels prefetch every cache line of their stream 16 KB
+// ahead with PREFETCHNTA (prefetching every other line made decode 20–30%
+// slower), and a thread prefetches the first 16 KB of any range its own
+// read-ahead does not lead into (rangeLeader).
+//
 // Batched products (MatMul with n > 1, prefill) quantize the activations
 // once and use tile kernels where they exist (Q4_0, Q5_0, Q8_0 with AVX2 or
 // AVX-512 VNNI; Q4_K with VNNI; all four in pure Go): the work is split in
@@ -66,10 +74,12 @@
 //
 // Rows are shared out to a small persistent worker pool of Threads()
 // threads (the caller included): each thread owns a contiguous segment,
-// read front to back as one stream through memory, and a thread that runs
-// out takes chunks from the back of the others', so one slowed by other
-// load does less of the work; a helper that has not joined by the time
-// every chunk is taken is not waited for. Idle workers poll for new work
+// read front to back as one stream through memory in claims of a quarter
+// of what is left, and a thread that runs out takes claims from the back
+// of the others', so one slowed by other load does less of the work and
+// the last claims are small enough for the threads to finish together; a
+// helper that has not joined by the time every claim is taken is not
+// waited for. Idle workers poll for new work
 // for 50 µs (yielding between polls) before they park, since a decode step
 // issues a product every few tens of microseconds and waking a parked
 // goroutine costs about as much. A decode call (MatVec, MatVecs) is one

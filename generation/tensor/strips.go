@@ -278,16 +278,6 @@ func (c *stripCache) row(w *Matrix, i int) []byte {
 	return c.rows[r*rb : (r+1)*rb]
 }
 
-// stripMatVec computes the rows [8·s0, 8·s1) of w·x from w's strips, x
-// being Q8_0 activations with their decode side data.
-func stripMatVec(w *Matrix, s0, s1 int, x []byte, side []int32, dst []float32) {
-	if s0 >= s1 {
-		return
-	}
-	rb := RowBytes(w.Type, w.Cols)
-	stripFormats[w.Type].kernel(w.strips[s0*stripRows*rb:s1*stripRows*rb], x, side, w.Cols, dst[s0*stripRows:s1*stripRows])
-}
-
 // stripMatVecFunc is a strip decode kernel: for len(dst)/8 strips of cols
 // columns in w, dst receives their rows' dots with the Q8_0 activations x
 // (and decodeSide's side data). It equals the active decode kernel of the
