@@ -23,7 +23,7 @@ func TestKVCachePrefixLayout(t *testing.T) {
 	for l := range 2 {
 		for s := range 2 {
 			wantK := float32(100*l + 10*s)
-			if got := c.keyRow(l, s); got[0] != wantK || got[2] != wantK+2 {
+			if got := c.key(l, s); got[0] != wantK || got[2] != wantK+2 {
 				t.Errorf("layer %d slot %d key %v", l, s, got)
 			}
 			wantV := float32(100*l + 50 + 10*s)
@@ -54,7 +54,7 @@ func TestKVCacheRejectedPrefixKeepsState(t *testing.T) {
 	if err := c.SetPrefix(0, [][]float32{{1}}, [][]float32{{1}}); err == nil {
 		t.Fatal("wrong-width prefix accepted")
 	}
-	if c.PrefixLen() != 2 || c.keyRow(0, 1)[1] != 4 || c.valueRow(0, 1)[1] != 8 {
+	if c.PrefixLen() != 2 || c.key(0, 1)[1] != 4 || c.valueRow(0, 1)[1] != 8 {
 		t.Fatalf("rejected prefix changed the cache: prefix %d", c.PrefixLen())
 	}
 }

@@ -247,7 +247,7 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 			d.rope.apply(q[i*qDim:(i+1)*qDim], cfg.Heads, c, s)
 			d.rope.apply(k[i*kvDim:(i+1)*kvDim], cfg.KVHeads, c, s)
 			slot := cache.slot(pos + i)
-			copy(cache.keyRow(l, slot), k[i*kvDim:(i+1)*kvDim])
+			cache.setKey(l, slot, k[i*kvDim:(i+1)*kvDim])
 			copy(cache.valueRow(l, slot), v[i*kvDim:(i+1)*kvDim])
 		}
 		d.attention(cache, l, q, att, scores, n, cache.slot(pos))
@@ -359,21 +359,21 @@ type attentionJob struct {
 func (a *attentionJob) run(u int) {
 	g, p := u/a.parts, u%a.parts
 	h0, h1 := g*a.group+p*a.group/a.parts, g*a.group+(p+1)*a.group/a.parts
-	kvDim := a.cache.kvDim
+	kvDim, tileStride := a.cache.kvDim, a.cache.keyTileStride()
 	keys := a.cache.keysFrom(a.layer, g*a.hdim)
 	values := a.cache.valuesFrom(a.layer, g*a.hdim)
 	for i := range a.n {
 		total := a.firstSlot + i + 1
 		scores := func(h int) []float32 { return a.allScores[h*a.width : h*a.width+total] }
-		query := func(h int) []float32 { return a.q[i*a.qDim+h*a.hdim : i*a.qDim+(h+1)*a.hdim] }
 		output := func(h int) []float32 { return a.out[i*a.qDim+h*a.hdim : i*a.qDim+(h+1)*a.hdim] }
-		// Scores against this group's slice of every key row, a block of
-		// rows for all the unit's heads at a time.
+		// Scores against this group's slice of every key, a block of
+		// whole key tiles for all the unit's heads at a time (the tiles
+		// past total fill the padding below, which then overwrites them).
 		for t0 := 0; t0 < total; t0 += attentionRows {
 			t1 := min(total, t0+attentionRows)
-			for h := h0; h < h1; h++ {
-				tensor.DotRows(scores(h)[t0:t1], keys[t0*kvDim:], kvDim, query(h))
-			}
+			tiles := (t1 - t0 + tensor.TileWidth - 1) / tensor.TileWidth
+			tensor.TileScores(a.allScores[h0*a.width+t0:], a.width, keys[t0/tensor.TileWidth*tileStride:], tileStride, tiles, a.hdim,
+				a.q[i*a.qDim+h0*a.hdim:], a.hdim, h1-h0)
 		}
 		// The softmax over whole vectors of eight: the scores padded with
 		// −Inf (weight 0) to a multiple of 8, which the score rows have

@@ -232,7 +232,7 @@ func TestPEFTPrefixPositions(t *testing.T) {
 			emb := make([]float32, p*width)
 			for l := range cfg.Layers {
 				for s := range p {
-					key := run.keyRow(l, run.slot(s))
+					key := run.key(l, run.slot(s))
 					row := emb[s*width:]
 					for e := range kvDim {
 						k := key[e]

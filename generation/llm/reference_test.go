@@ -507,3 +507,45 @@ func testDecodeLayout(t *testing.T, dt tensor.DType) {
 		}
 	}
 }
+
+// TestLongContextMatchesReference checks attention past one block of
+// cache rows and with a partial key tile (150 tokens: two blocks of
+// attentionRows, the last tile 6 of 8 slots) against the float64
+// reference, for a prefill and for cached decoding after it.
+func TestLongContextMatchesReference(t *testing.T) {
+	shape := tinyShape("qwen2")
+	shape.ContextLen = 512
+	path := filepath.Join(t.TempDir(), "m.gguf")
+	if err := SynthesizeModel(context.Background(), path, shape, MixF32, 11); err != nil {
+		t.Fatal(err)
+	}
+	f := openGGUF(t, path)
+	n, err := LoadNetwork(f, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := n.(Model)
+	tokens := make([]int, 150)
+	for i := range tokens {
+		tokens[i] = (i*37 + 11) % shape.Vocab
+	}
+	ref := &refModel{t: t, f: f, arch: "qwen2", cfg: refConfig("qwen2", shape)}
+	want := ref.forwardDecoder(tokens)
+	ctx := context.Background()
+	cache := m.NewCache(512)
+	got, err := m.Forward(ctx, tokens[:141], 0, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := relErr64(got, want[140]); e > 1e-4 {
+		t.Errorf("prefill of 141 tokens: logits relative error %.3g", e)
+	}
+	for i := 141; i < len(tokens); i++ {
+		if got, err = m.Forward(ctx, tokens[i:i+1], i, cache); err != nil {
+			t.Fatal(err)
+		}
+		if e := relErr64(got, want[i]); e > 1e-4 {
+			t.Errorf("decode position %d: logits relative error %.3g", i, e)
+		}
+	}
+}

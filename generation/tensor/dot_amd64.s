@@ -1413,3 +1413,93 @@ pfloop:
 	CMPQ SI, CX
 	JB   pfloop
 	RET
+
+// func tileScoresAVX2(dst *float32, dstStride int, keys *float32, tileStride, tiles, dim int, q *float32, qStride, heads int)
+// TileScores for heads ≥ 1, tiles ≥ 1, dim ≥ 1, strides in bytes: for
+// each head, eight tiles at a time (eight accumulators, one FMA chain per
+// tile so that eight run side by side), then one at a time; every step
+// broadcasts one query element and meets one element of eight keys.
+TEXT ·tileScoresAVX2(SB), NOSPLIT, $0-72
+	MOVQ tileStride+24(FP), R9
+	LEAQ (R9)(R9*2), R10 // 3·tileStride
+	MOVQ q+48(FP), R14
+	MOVQ dst+0(FP), R15
+	MOVQ heads+64(FP), R12
+
+tshead:
+	MOVQ keys+16(FP), R13
+	MOVQ R15, DX
+	MOVQ tiles+32(FP), R11
+
+ts8:
+	CMPQ   R11, $8
+	JLT    ts1
+	MOVQ   R13, DI
+	LEAQ   (DI)(R9*4), R8
+	MOVQ   R14, SI
+	MOVQ   dim+40(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+ts8loop:
+	VBROADCASTSS (SI), Y8
+	VFMADD231PS  (DI), Y8, Y0
+	VFMADD231PS  (DI)(R9*1), Y8, Y1
+	VFMADD231PS  (DI)(R9*2), Y8, Y2
+	VFMADD231PS  (DI)(R10*1), Y8, Y3
+	VFMADD231PS  (R8), Y8, Y4
+	VFMADD231PS  (R8)(R9*1), Y8, Y5
+	VFMADD231PS  (R8)(R9*2), Y8, Y6
+	VFMADD231PS  (R8)(R10*1), Y8, Y7
+	ADDQ         $4, SI
+	ADDQ         $32, DI
+	ADDQ         $32, R8
+	DECQ         CX
+	JNZ          ts8loop
+	VMOVUPS      Y0, (DX)
+	VMOVUPS      Y1, 32(DX)
+	VMOVUPS      Y2, 64(DX)
+	VMOVUPS      Y3, 96(DX)
+	VMOVUPS      Y4, 128(DX)
+	VMOVUPS      Y5, 160(DX)
+	VMOVUPS      Y6, 192(DX)
+	VMOVUPS      Y7, 224(DX)
+	LEAQ         (R13)(R9*8), R13
+	ADDQ         $256, DX
+	SUBQ         $8, R11
+	JMP          ts8
+
+ts1:
+	TESTQ  R11, R11
+	JZ     tsnext
+	MOVQ   R13, DI
+	MOVQ   R14, SI
+	MOVQ   dim+40(FP), CX
+	VXORPS Y0, Y0, Y0
+
+ts1loop:
+	VBROADCASTSS (SI), Y8
+	VFMADD231PS  (DI), Y8, Y0
+	ADDQ         $4, SI
+	ADDQ         $32, DI
+	DECQ         CX
+	JNZ          ts1loop
+	VMOVUPS      Y0, (DX)
+	ADDQ         R9, R13
+	ADDQ         $32, DX
+	DECQ         R11
+	JMP          ts1
+
+tsnext:
+	ADDQ qStride+56(FP), R14
+	ADDQ dstStride+8(FP), R15
+	DECQ R12
+	JNZ  tshead
+	VZEROUPPER
+	RET

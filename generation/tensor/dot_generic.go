@@ -6,8 +6,6 @@ func kernelVariants() []kernelVariant { return nil }
 
 func dotFloat32(a, b []float32) float32 { return dotFloat32Ref(a, b) }
 
-func dotRows(dst, m []float32, stride int, x []float32) { dotRowsRef(dst, m, stride, x) }
-
 func weightedSumAdd(dst, m []float32, stride int, w []float32, add bool) {
 	weightedSumRef(dst, m, stride, w, add)
 }
@@ -24,3 +22,7 @@ func stripsExpected(DType) bool { return false }
 
 // prefetchNTA does nothing without the assembly.
 func prefetchNTA([]byte) {}
+
+func tileScores(dst []float32, dstStride int, keys []float32, tileStride, tiles, dim int, q []float32, qStride, heads int) {
+	tileScoresRef(dst, dstStride, keys, tileStride, tiles, dim, q, qStride, heads)
+}

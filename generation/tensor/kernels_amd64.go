@@ -186,25 +186,16 @@ func weightedSumAdd(dst, m []float32, stride int, w []float32, add bool) {
 	}
 }
 
-// dotRows is DotRows after its checks: the AVX2 kernel over the first
-// len(x)&^7 columns, the rest in Go.
-func dotRows(dst, m []float32, stride int, x []float32) {
-	n8 := len(x) &^ 7
-	if !hasAVX2 || n8 == 0 {
-		dotRowsRef(dst, m, stride, x)
+//go:noescape
+func tileScoresAVX2(dst *float32, dstStride int, keys *float32, tileStride, tiles, dim int, q *float32, qStride, heads int)
+
+// tileScores is TileScores after its checks.
+func tileScores(dst []float32, dstStride int, keys []float32, tileStride, tiles, dim int, q []float32, qStride, heads int) {
+	if !hasAVX2 { // which includes FMA
+		tileScoresRef(dst, dstStride, keys, tileStride, tiles, dim, q, qStride, heads)
 		return
 	}
-	dotRowsF32AVX2(unsafe.SliceData(x), unsafe.SliceData(m), 4*stride, n8, unsafe.SliceData(dst), len(dst))
-	if n8 < len(x) {
-		for i := range dst {
-			row := m[i*stride : i*stride+len(x)]
-			s := dst[i]
-			for d := n8; d < len(x); d++ {
-				s += x[d] * row[d]
-			}
-			dst[i] = s
-		}
-	}
+	tileScoresAVX2(unsafe.SliceData(dst), 4*dstStride, unsafe.SliceData(keys), 4*tileStride, tiles, dim, unsafe.SliceData(q), 4*qStride, heads)
 }
 
 // prefetchNTAAsm issues PREFETCHNTA for the n bytes from p.

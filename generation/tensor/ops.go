@@ -18,30 +18,12 @@ func Dot(a, b []float32) float32 {
 	return dotFloat32(a, b)
 }
 
-// DotRows computes dst[i] = x · m[i·stride : i·stride+len(x)] for every i <
-// len(dst): a float32 matrix-vector product over rows stride elements
-// apart (rows of a KV cache, say). It panics if m is too short.
-func DotRows(dst, m []float32, stride int, x []float32) {
-	if len(dst) == 0 {
-		return
-	}
-	checkRows("DotRows", len(dst), len(x), stride, len(m))
-	dotRows(dst, m, stride, x)
-}
-
 // checkRows panics unless a matrix of have elements holds rows ≥ 1 rows of
 // cols elements, stride apart, for op.
 func checkRows(op string, rows, cols, stride, have int) {
 	if stride < cols || (rows-1)*stride+cols > have {
 		panic(fmt.Sprintf("tensor: %s: %d rows of %d with stride %d need %d elements, have %d",
 			op, rows, cols, stride, (rows-1)*stride+cols, have))
-	}
-}
-
-// dotRowsRef is the reference for dotRows.
-func dotRowsRef(dst, m []float32, stride int, x []float32) {
-	for i := range dst {
-		dst[i] = dotFloat32Ref(x, m[i*stride:i*stride+len(x)])
 	}
 }
 
@@ -387,4 +369,57 @@ func GELUErf(x []float32) {
 		f := float64(v)
 		x[i] = float32(0.5 * f * (1 + math.Erf(f/math.Sqrt2)))
 	}
+}
+
+// TileWidth is the number of keys a key tile holds (see TileScores).
+const TileWidth = 8
+
+// TileScores computes the dot products of heads queries with tiles key
+// tiles: query h is q[h·qStride : h·qStride+dim], tile t holds TileWidth
+// keys of dim elements with element d of key j at keys[t·tileStride +
+// d·TileWidth + j], and dst[h·dstStride + t·TileWidth + j] receives query
+// h · key j of tile t. Stored so (a KV cache's keys transposed a tile at a
+// time), one vector load gives one element of eight keys, and a query's
+// dot with eight keys is dim multiply-adds with no sum across a register,
+// where a dot with one key row at a time ends in a horizontal sum
+// that costs as much as the row's 64 multiply-adds. It panics if a slice
+// is too short.
+func TileScores(dst []float32, dstStride int, keys []float32, tileStride, tiles, dim int, q []float32, qStride, heads int) {
+	if heads <= 0 || tiles <= 0 || dim <= 0 {
+		return
+	}
+	if tileStride < dim*TileWidth || (tiles-1)*tileStride+dim*TileWidth > len(keys) ||
+		qStride < dim || (heads-1)*qStride+dim > len(q) ||
+		dstStride < tiles*TileWidth || (heads-1)*dstStride+tiles*TileWidth > len(dst) {
+		panic(fmt.Sprintf("tensor: TileScores: %d heads × %d tiles of %d (strides q %d, tiles %d, dst %d) do not fit q %d, keys %d, dst %d",
+			heads, tiles, dim, qStride, tileStride, dstStride, len(q), len(keys), len(dst)))
+	}
+	tileScores(dst, dstStride, keys, tileStride, tiles, dim, q, qStride, heads)
+}
+
+// tileScoresRef is the reference for tileScores: for each lane, a float32
+// sum over d in order, each step one fused multiply-add as the assembly's.
+func tileScoresRef(dst []float32, dstStride int, keys []float32, tileStride, tiles, dim int, q []float32, qStride, heads int) {
+	for h := range heads {
+		qh := q[h*qStride : h*qStride+dim]
+		for t := range tiles {
+			kt := keys[t*tileStride : t*tileStride+dim*TileWidth]
+			for j := range TileWidth {
+				var s float32
+				for d, x := range qh {
+					s = fma32(x, kt[d*TileWidth+j], s)
+				}
+				dst[h*dstStride+t*TileWidth+j] = s
+			}
+		}
+	}
+}
+
+// fma32 is x·y + z rounded once to float32. A float32 product is exact in
+// float64 and so is its sum with a float32 within the float64 exponent
+// range, unless it needs more than 53 bits, which math.FMA then rounds
+// once before float32 does again; the tests allow for that last-bit
+// difference.
+func fma32(x, y, z float32) float32 {
+	return float32(math.FMA(float64(x), float64(y), float64(z)))
 }

@@ -226,43 +226,6 @@ func TestSwiGLUKernelMatchesReference(t *testing.T) {
 	}
 }
 
-func TestDotRowsMatchesReference(t *testing.T) {
-	r := rand.New(rand.NewPCG(9, 10))
-	for _, c := range []struct{ rows, cols, stride int }{
-		{1, 8, 8}, {70, 64, 128}, {64, 71, 1024}, {5, 3, 3}, {3, 17, 40}, {128, 128, 896}, {9, 33, 33},
-		{5, 24, 30}, {6, 40, 40}, {7, 2048, 2100},
-	} {
-		m := make([]float32, (c.rows-1)*c.stride+c.cols)
-		for i := range m {
-			m[i] = float32(r.NormFloat64())
-		}
-		x := make([]float32, c.cols)
-		for i := range x {
-			x[i] = float32(r.NormFloat64())
-		}
-		got, want := make([]float32, c.rows), make([]float32, c.rows)
-		DotRows(got, m, c.stride, x)
-		for i := range want {
-			var s float64
-			for d := range x {
-				s += float64(x[d]) * float64(m[i*c.stride+d])
-			}
-			want[i] = float32(s)
-		}
-		for i := range got {
-			if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*float64(c.cols) {
-				t.Fatalf("%+v: row %d: DotRows %g, float64 reference %g", c, i, got[i], want[i])
-			}
-		}
-	}
-	defer func() {
-		if recover() == nil {
-			t.Fatal("DotRows with too short a matrix did not panic")
-		}
-	}()
-	DotRows(make([]float32, 3), make([]float32, 20), 8, make([]float32, 8))
-}
-
 // TestWeightedSumMatchesReference holds WeightedSum (AVX2 where present)
 // to a float64 sum, and the Go reference to the same, over widths with and
 // without a 64- or 8-column remainder, one row and many.
@@ -462,4 +425,51 @@ func TestArgmaxMatchesReference(t *testing.T) {
 			t.Fatalf("case %d (n=%d): Argmax %d, reference %d", i, len(x), got, want)
 		}
 	}
+}
+
+// TestTileScoresMatchesReference holds TileScores (AVX2 where present) to
+// the Go reference (the same fused steps: equal but for a last-bit double
+// rounding) and both to a float64 sum, over tile counts with and without
+// an eight-tile remainder, several heads and padded strides.
+func TestTileScoresMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, c := range []struct{ heads, tiles, dim, tileStride, qStride, dstStride int }{
+		{1, 1, 1, 8, 1, 8}, {7, 16, 64, 1024, 64, 160}, {3, 9, 64, 512, 80, 72}, {2, 23, 5, 48, 5, 200}, {1, 8, 128, 1024, 128, 64},
+	} {
+		keys := make([]float32, (c.tiles-1)*c.tileStride+c.dim*TileWidth)
+		for i := range keys {
+			keys[i] = float32(r.NormFloat64())
+		}
+		q := make([]float32, (c.heads-1)*c.qStride+c.dim)
+		for i := range q {
+			q[i] = float32(r.NormFloat64())
+		}
+		n := (c.heads-1)*c.dstStride + c.tiles*TileWidth
+		got, ref := make([]float32, n), make([]float32, n)
+		TileScores(got, c.dstStride, keys, c.tileStride, c.tiles, c.dim, q, c.qStride, c.heads)
+		tileScoresRef(ref, c.dstStride, keys, c.tileStride, c.tiles, c.dim, q, c.qStride, c.heads)
+		for h := range c.heads {
+			for tl := range c.tiles {
+				for j := range TileWidth {
+					var s float64
+					for d := range c.dim {
+						s += float64(q[h*c.qStride+d]) * float64(keys[tl*c.tileStride+d*TileWidth+j])
+					}
+					i := h*c.dstStride + tl*TileWidth + j
+					if d := math.Abs(float64(got[i] - ref[i])); d > 1e-6*math.Abs(float64(ref[i]))+1e-6 {
+						t.Fatalf("%+v: head %d tile %d key %d: TileScores %g, reference %g", c, h, tl, j, got[i], ref[i])
+					}
+					if d := math.Abs(float64(got[i]) - s); d > 1e-5*float64(c.dim) {
+						t.Fatalf("%+v: head %d tile %d key %d: TileScores %g, float64 sum %g", c, h, tl, j, got[i], s)
+					}
+				}
+			}
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("TileScores with too short a key slice did not panic")
+		}
+	}()
+	TileScores(make([]float32, 16), 8, make([]float32, 63), 64, 1, 8, make([]float32, 8), 8, 1)
 }
