@@ -14,8 +14,9 @@ import (
 var ErrContextFull = errors.New("llm: context window is full")
 
 // KVCache holds the attention keys and values of every layer for the tokens
-// seen so far, in float32. Values are laid out [layer][slot][kvHeads*headDim]:
-// attention reads a head's slice of every slot as rows kvDim apart
+// seen so far, in float32. Values are laid out [layer][kvHead][slot][headDim]
+// (a cache from NewKVCache counts its kvDim as one head): attention reads
+// the value rows of one KV head as one contiguous stream
 // (tensor.WeightedSum). Keys are transposed a tile of tensor.TileWidth
 // slots at a time, [layer][tile][kvHeads*headDim][TileWidth], so that one
 // vector holds an element of eight slots' keys and the scores of a query
@@ -36,6 +37,7 @@ type KVCache struct {
 
 	layers   int
 	kvDim    int
+	headDim  int // values of one KV head, stored together (see above)
 	capacity int // real-token slots
 	prefix   int // prefix slots at the front of k and v
 	keys     [][]float32
@@ -83,7 +85,16 @@ func (c *KVCache) logitsBuffer(n int) []float32 {
 // (136 µs a token, 2% of a 0.5B model's decode step, measured on a VM), and
 // a server that keeps one cache for every request pays it only once.
 func NewKVCache(layers, kvDim, ctxLen int) *KVCache {
-	c := &KVCache{layers: layers, kvDim: kvDim, capacity: ctxLen}
+	return newKVCache(layers, kvDim, kvDim, ctxLen)
+}
+
+// newKVCache is NewKVCache with each KV head's values (headDim of every
+// token's kvDim) stored together.
+func newKVCache(layers, kvDim, headDim, ctxLen int) *KVCache {
+	if headDim <= 0 || kvDim%headDim != 0 {
+		headDim = kvDim
+	}
+	c := &KVCache{layers: layers, kvDim: kvDim, headDim: headDim, capacity: ctxLen}
 	c.keys = make([][]float32, layers)
 	c.values = make([][]float32, layers)
 	c.allocate()
@@ -157,19 +168,23 @@ func (c *KVCache) SetPrefix(layer int, keys, values [][]float32) error {
 		// prefix slots other layers already hold.
 		keep := min(n, c.prefix)
 		oldKeys, oldValues, oldFree := slices.Clone(c.keys), slices.Clone(c.values), c.free
+		oldHead := c.tileSlots() * c.headDim
 		c.prefix, c.free = n, nil
 		c.allocate()
+		newHead := c.tileSlots() * c.headDim
 		for l := range c.layers {
 			// Whole tiles hold the first keep slots and only slots
 			// after them besides, which are set before they are read.
 			copy(c.keys[l], oldKeys[l][:(keep+tensor.TileWidth-1)/tensor.TileWidth*tensor.TileWidth*c.kvDim])
-			copy(c.values[l], oldValues[l][:keep*c.kvDim])
+			for g := range c.kvDim / c.headDim {
+				copy(c.values[l][g*newHead:], oldValues[l][g*oldHead:g*oldHead+keep*c.headDim])
+			}
 		}
 		oldFree()
 	}
 	for i := range n {
 		c.setKey(layer, i, keys[i])
-		copy(c.valueRow(layer, i), values[i])
+		c.setValue(layer, i, values[i])
 	}
 	return nil
 }
@@ -213,9 +228,23 @@ func (c *KVCache) key(l, s int) []float32 {
 	return k
 }
 
-// valueRow returns the stored value vector at slot s of layer l.
-func (c *KVCache) valueRow(l, s int) []float32 {
-	return c.values[l][s*c.kvDim : (s+1)*c.kvDim]
+// setValue stores v as the value at slot s of layer l, each KV head's
+// part with that head's values.
+func (c *KVCache) setValue(l, s int, v []float32) {
+	head := c.tileSlots() * c.headDim
+	for g := range c.kvDim / c.headDim {
+		copy(c.values[l][g*head+s*c.headDim:g*head+(s+1)*c.headDim], v[g*c.headDim:(g+1)*c.headDim])
+	}
+}
+
+// value returns a copy of the value at slot s of layer l.
+func (c *KVCache) value(l, s int) []float32 {
+	head := c.tileSlots() * c.headDim
+	v := make([]float32, 0, c.kvDim)
+	for g := range c.kvDim / c.headDim {
+		v = append(v, c.values[l][g*head+s*c.headDim:g*head+(s+1)*c.headDim]...)
+	}
+	return v
 }
 
 // keysFrom returns layer l's key tiles from element e of tile 0 on, tiles
@@ -226,8 +255,13 @@ func (c *KVCache) keysFrom(l, e int) []float32 { return c.keys[l][e*tensor.TileW
 func (c *KVCache) keyTileStride() int { return c.kvDim * tensor.TileWidth }
 
 // valuesFrom returns layer l's values from element e of slot 0 on, rows
-// kvDim apart as keysFrom's (for tensor.WeightedSum).
-func (c *KVCache) valuesFrom(l, e int) []float32 { return c.values[l][e:] }
+// valueStride() apart (for tensor.WeightedSum); e lies in one KV head.
+func (c *KVCache) valuesFrom(l, e int) []float32 {
+	return c.values[l][e/c.headDim*c.tileSlots()*c.headDim+e%c.headDim:]
+}
+
+// valueStride is the distance between the value rows of one KV head.
+func (c *KVCache) valueStride() int { return c.headDim }
 
 // begin checks that n tokens can be appended after position pos, rewinding
 // the cache to pos when it holds more.

@@ -28,7 +28,7 @@ func TestKVCachePrefixLayout(t *testing.T) {
 			}
 			wantV := float32(100*l + 50 + 10*s)
 			for e := range 3 {
-				if got := c.valueRow(l, s)[e]; got != wantV+float32(e) {
+				if got := c.value(l, s)[e]; got != wantV+float32(e) {
 					t.Errorf("layer %d slot %d value[%d] = %v, want %v", l, s, e, got, wantV+float32(e))
 				}
 			}
@@ -54,7 +54,7 @@ func TestKVCacheRejectedPrefixKeepsState(t *testing.T) {
 	if err := c.SetPrefix(0, [][]float32{{1}}, [][]float32{{1}}); err == nil {
 		t.Fatal("wrong-width prefix accepted")
 	}
-	if c.PrefixLen() != 2 || c.key(0, 1)[1] != 4 || c.valueRow(0, 1)[1] != 8 {
+	if c.PrefixLen() != 2 || c.key(0, 1)[1] != 4 || c.value(0, 1)[1] != 8 {
 		t.Fatalf("rejected prefix changed the cache: prefix %d", c.PrefixLen())
 	}
 }

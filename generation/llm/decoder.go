@@ -98,7 +98,7 @@ func (d *Decoder) NewCache(ctxLen int) *KVCache {
 	if ctxLen <= 0 {
 		ctxLen = d.defaultCacheLen
 	}
-	return NewKVCache(d.cfg.Layers, d.cfg.KVDim(), ctxLen)
+	return newKVCache(d.cfg.Layers, d.cfg.KVDim(), d.cfg.HeadDim, ctxLen)
 }
 
 // prefillChunk bounds how many prompt tokens one pass of Forward processes:
@@ -248,7 +248,7 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 			d.rope.apply(k[i*kvDim:(i+1)*kvDim], cfg.KVHeads, c, s)
 			slot := cache.slot(pos + i)
 			cache.setKey(l, slot, k[i*kvDim:(i+1)*kvDim])
-			copy(cache.valueRow(l, slot), v[i*kvDim:(i+1)*kvDim])
+			cache.setValue(l, slot, v[i*kvDim:(i+1)*kvDim])
 		}
 		d.attention(cache, l, q, att, scores, n, cache.slot(pos))
 		ly.o.apply(proj, att, n)
@@ -359,7 +359,7 @@ type attentionJob struct {
 func (a *attentionJob) run(u int) {
 	g, p := u/a.parts, u%a.parts
 	h0, h1 := g*a.group+p*a.group/a.parts, g*a.group+(p+1)*a.group/a.parts
-	kvDim, tileStride := a.cache.kvDim, a.cache.keyTileStride()
+	tileStride, vStride := a.cache.keyTileStride(), a.cache.valueStride()
 	keys := a.cache.keysFrom(a.layer, g*a.hdim)
 	values := a.cache.valuesFrom(a.layer, g*a.hdim)
 	for i := range a.n {
@@ -393,7 +393,7 @@ func (a *attentionJob) run(u int) {
 		for t0 := 0; t0 < total; t0 += attentionRows {
 			t1 := min(total, t0+attentionRows)
 			for h := h0; h < h1; h++ {
-				tensor.WeightedSumAdd(output(h), values[t0*kvDim:], kvDim, scores(h)[t0:t1])
+				tensor.WeightedSumAdd(output(h), values[t0*vStride:], vStride, scores(h)[t0:t1])
 			}
 		}
 	}

@@ -244,7 +244,7 @@ func TestPEFTPrefixPositions(t *testing.T) {
 							k = key[h*hd+2*i+t2]
 						}
 						row[2*l*kvDim+e] = k
-						row[(2*l+1)*kvDim+e] = run.valueRow(l, run.slot(s))[e]
+						row[(2*l+1)*kvDim+e] = run.value(l, run.slot(s))[e]
 					}
 				}
 			}
