@@ -106,13 +106,11 @@ func loadDecoder(w *Weights, o LoadOptions, spec decoderSpec) (*Decoder, error) 
 	if d.output == nil {
 		d.output = d.tokenEmbd // tied embeddings
 	}
-	w.decodeLayout(d.output, o)
 	lin := func(name string, rows, cols int, bias bool) (linear, error) {
 		m, err := w.Matrix(name+".weight", rows, cols)
 		if err != nil {
 			return linear{}, err
 		}
-		w.decodeLayout(m, o)
 		l := linear{w: m}
 		if bias {
 			l.b, err = w.OptVector(name+".bias", rows)
@@ -147,6 +145,9 @@ func loadDecoder(w *Weights, o LoadOptions, spec decoderSpec) (*Decoder, error) 
 		if ly.down, err = lin(p+"ffn_down", hd, ffn, false); err != nil {
 			return nil, err
 		}
+	}
+	if !o.KeepLayout {
+		w.decodeLayout(d.decodeOrder())
 	}
 	return d, nil
 }

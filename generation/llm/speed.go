@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"zhiwen/generation/gguf"
@@ -65,7 +66,18 @@ func ReleaseWeights(n Network) {
 	}
 }
 
-// matrices lists the decoder's weight matrices (each once).
+// decodeOrder lists the matrices a decode step multiplies by, each once,
+// in the order it does: every layer's, then the output layer.
+func (d *Decoder) decodeOrder() []*tensor.Matrix {
+	ms := d.matrices()
+	if d.tokenEmbd != d.output { // an untied embedding is only looked up
+		ms = slices.DeleteFunc(ms, func(m *tensor.Matrix) bool { return m == d.tokenEmbd })
+	}
+	return ms
+}
+
+// matrices lists the decoder's weight matrices (each once), in the order
+// a decode step multiplies by them, then the embedding table.
 func (d *Decoder) matrices() []*tensor.Matrix {
 	seen := map[*tensor.Matrix]bool{}
 	var out []*tensor.Matrix

@@ -96,14 +96,22 @@ func (w *Weights) Matrix(name string, rows, cols int) (*tensor.Matrix, error) {
 	return m, nil
 }
 
-// decodeLayout copies m, a matrix the decoder multiplies by one token at a
-// time, into the layout of this machine's fastest decode kernel where it
-// has one (tensor.Matrix.Interleave), releasing m's pages of the mapped
-// file as they are copied, so that the copy takes their place in memory;
-// o.KeepLayout keeps the file's layout.
-func (w *Weights) decodeLayout(m *tensor.Matrix, o LoadOptions) {
-	if !o.KeepLayout {
-		m.Interleave(w.File.Release)
+// decodeLayout copies ms, the matrices a decoder multiplies by one token
+// at a time in the order it does so, into the layout of this machine's
+// fastest decode kernel where it has one (tensor.Matrix.Interleave), back
+// to back in one arena (tensor.Arena), releasing their pages of the
+// mapped file as they are copied, so that the copies take their place in
+// memory.
+func (w *Weights) decodeLayout(ms []*tensor.Matrix) {
+	size := 0
+	for _, m := range ms {
+		if n := m.InterleavedBytes(); n > 0 {
+			size += n + 64 // room to align each copy
+		}
+	}
+	a := tensor.NewArena(size)
+	for _, m := range ms {
+		m.InterleaveIn(a, w.File.Release)
 	}
 }
 

@@ -38,16 +38,26 @@ func allocStrips(m *Matrix, n int) []byte {
 // system once owner is unreachable, or at once by free; where the system
 // refuses the mapping they are ordinary memory and free does nothing.
 func mapOwned[T any](owner *T, n int) (b []byte, free func()) {
-	b, err := mapAnon(n)
+	b, free, err := mapCleanup(owner, n)
 	if err != nil {
 		return make([]byte, n), func() {}
+	}
+	return b, free
+}
+
+// mapCleanup is mapOwned without the fallback: it reports the error where
+// the system refuses the mapping.
+func mapCleanup[T any](owner *T, n int) (b []byte, free func(), err error) {
+	b, err = mapAnon(n)
+	if err != nil {
+		return nil, nil, err
 	}
 	unmap := func(b []byte) { _ = syscall.Munmap(b) }
 	c := runtime.AddCleanup(owner, unmap, b)
 	return b, func() {
 		c.Stop()
 		unmap(b)
-	}
+	}, nil
 }
 
 // MapFloat32s returns n zeroed float32s for a long-lived buffer of owner's

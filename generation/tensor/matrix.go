@@ -16,9 +16,11 @@ type Matrix struct {
 	Data       []byte
 	// strips, when set, holds the rows in the row-interleaved layout of
 	// the fastest decode kernel (see Interleave); freeStrips, if set,
-	// returns its memory to the system.
+	// returns its memory to the system; arena, if set, is the arena
+	// strips lies in (kept alive by m).
 	strips     []byte
 	freeStrips func()
+	arena      *Arena
 }
 
 // NewMatrix wraps data as a rows×cols matrix of type t, checking that t is

@@ -115,16 +115,7 @@ var stripMu sync.Mutex
 // copied by value afterwards (the copy lives only as long as m); calling
 // it again does nothing.
 func (m *Matrix) Interleave(release func(copied []byte)) bool {
-	stripMu.Lock()
-	defer stripMu.Unlock()
-	if m.strips != nil {
-		return true
-	}
-	if !stripsSupported(m) {
-		return false
-	}
-	m.strips = interleave(stripFormats[m.Type], m.Data, m.Rows, m.Cols, release, func(n int) []byte { return allocStrips(m, n) })
-	return true
+	return m.InterleaveIn(nil, release)
 }
 
 // DropInterleaved frees m's row-interleaved copy now rather than when m
@@ -134,7 +125,7 @@ func (m *Matrix) DropInterleaved() {
 	stripMu.Lock()
 	defer stripMu.Unlock()
 	free := m.freeStrips
-	m.strips, m.freeStrips = nil, nil
+	m.strips, m.freeStrips, m.arena = nil, nil, nil
 	if free != nil {
 		free()
 	}

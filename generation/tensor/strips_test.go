@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+	"unsafe"
 )
 
 // stripTypes are the weight types with a strip layout on this machine,
@@ -208,5 +209,84 @@ func TestInterleave(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestArena interleaves matrices into one arena: the copies lie back to
+// back in it and give the results of copies of their own, bit for bit; a
+// full arena leaves the next copy to memory of its own; dropping every
+// copy returns the mapping.
+func TestArena(t *testing.T) {
+	if !stripsExpected(Q8_0) {
+		// No strip kernels here: nothing is interleaved, arena or not.
+		m := randomMatrix(t, rand.New(rand.NewPCG(1, 1)), Q8_0, 16, 128)
+		if m.InterleavedBytes() != 0 || m.InterleaveIn(NewArena(1<<20), nil) {
+			t.Fatal("a matrix was interleaved on a machine without strip kernels")
+		}
+		return
+	}
+	r := rand.New(rand.NewPCG(21, 22))
+	shapes := []struct {
+		dt         DType
+		rows, cols int
+	}{{Q8_0, 21, 128}, {Q4_0, 64, 256}, {Q5_0, 16, 128}, {Q4_K, 16, 256}}
+	var ms, own []*Matrix
+	size := 0
+	for _, s := range shapes {
+		if s.dt == Q5_0 && !stripsExpected(Q5_0) {
+			continue
+		}
+		m := randomMatrix(t, r, s.dt, s.rows, s.cols)
+		c := &Matrix{Type: m.Type, Rows: m.Rows, Cols: m.Cols, Data: m.Data}
+		want := 0
+		if s.dt != Q4_K {
+			want = (s.rows - s.rows%stripRows) * RowBytes(s.dt, s.cols)
+		}
+		if got := m.InterleavedBytes(); got != want {
+			t.Fatalf("%s %d×%d: InterleavedBytes %d, want %d", s.dt, s.rows, s.cols, got, want)
+		}
+		size += m.InterleavedBytes() + arenaAlign
+		ms, own = append(ms, m), append(own, c)
+	}
+	a := NewArena(size)
+	for i, m := range ms {
+		m.InterleaveIn(a, nil)
+		own[i].Interleave(nil)
+	}
+	var prev []byte
+	for i, m := range ms {
+		if m.InterleavedBytes() != 0 {
+			t.Fatalf("matrix %d: InterleavedBytes %d after interleaving", i, m.InterleavedBytes())
+		}
+		if m.strips == nil {
+			continue
+		}
+		if m.arena != a {
+			t.Fatalf("matrix %d: copy not in the arena", i)
+		}
+		if prev != nil && uintptr(unsafe.Pointer(&m.strips[0])) < uintptr(unsafe.Pointer(&prev[0])) {
+			t.Fatalf("matrix %d lies before the one made before it", i)
+		}
+		prev = m.strips
+		x := gaussian(r, m.Cols, 1)
+		got, want := make([]float32, m.Rows), make([]float32, m.Rows)
+		MatVec(got, m, x)
+		MatVec(want, own[i], x)
+		for j := range got {
+			if math.Float32bits(got[j]) != math.Float32bits(want[j]) {
+				t.Fatalf("matrix %d row %d: %v in the arena, %v in a mapping of its own", i, j, got[j], want[j])
+			}
+		}
+	}
+	// The arena is full: one more copy gets memory of its own.
+	extra := randomMatrix(t, r, Q8_0, 16, 128)
+	if !extra.InterleaveIn(a, nil) || extra.arena != nil {
+		t.Fatal("a copy past the arena's capacity was not given memory of its own")
+	}
+	for _, m := range ms {
+		m.DropInterleaved()
+	}
+	if a.buf != nil || a.live != 0 {
+		t.Fatalf("arena still mapped (%d live) after every copy was dropped", a.live)
 	}
 }
