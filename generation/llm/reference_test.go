@@ -418,20 +418,28 @@ func TestReferenceForward(t *testing.T) {
 	}
 }
 
-// TestChunkedPrefill checks that a prompt longer than prefillChunk, which
-// Forward processes in chunks, gives the same logits and cache as one pass.
-func TestChunkedPrefill(t *testing.T) {
+// longQwen2 synthesizes (weights from seed) and loads an F32 qwen2 model of
+// tinyShape with a context of 512.
+func longQwen2(t *testing.T, seed uint64) (Shape, *gguf.File, *Decoder) {
+	t.Helper()
 	shape := tinyShape("qwen2")
 	shape.ContextLen = 512
 	path := filepath.Join(t.TempDir(), "m.gguf")
-	if err := SynthesizeModel(context.Background(), path, shape, MixF32, 5); err != nil {
+	if err := SynthesizeModel(context.Background(), path, shape, MixF32, seed); err != nil {
 		t.Fatal(err)
 	}
-	n, err := LoadNetwork(openGGUF(t, path), LoadOptions{})
+	f := openGGUF(t, path)
+	n, err := LoadNetwork(f, LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := n.(*Decoder)
+	return shape, f, n.(*Decoder)
+}
+
+// TestChunkedPrefill checks that a prompt longer than prefillChunk, which
+// Forward processes in chunks, gives the same logits and cache as one pass.
+func TestChunkedPrefill(t *testing.T) {
+	shape, _, d := longQwen2(t, 5)
 	tokens := make([]int, 2*prefillChunk+37)
 	for i := range tokens {
 		tokens[i] = (i*31 + 7) % shape.Vocab
@@ -513,18 +521,7 @@ func testDecodeLayout(t *testing.T, dt tensor.DType) {
 // attentionRows, the last tile 6 of 8 slots) against the float64
 // reference, for a prefill and for cached decoding after it.
 func TestLongContextMatchesReference(t *testing.T) {
-	shape := tinyShape("qwen2")
-	shape.ContextLen = 512
-	path := filepath.Join(t.TempDir(), "m.gguf")
-	if err := SynthesizeModel(context.Background(), path, shape, MixF32, 11); err != nil {
-		t.Fatal(err)
-	}
-	f := openGGUF(t, path)
-	n, err := LoadNetwork(f, LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := n.(Model)
+	shape, f, m := longQwen2(t, 11)
 	tokens := make([]int, 150)
 	for i := range tokens {
 		tokens[i] = (i*37 + 11) % shape.Vocab

@@ -108,10 +108,8 @@ func DecodeWeights(m Network) [][]byte {
 		return nil
 	}
 	var out [][]byte
-	for _, m := range d.matrices() {
-		if m != d.tokenEmbd || m == d.output { // an untied embedding costs one row
-			out = append(out, m.DecodeBytes()...)
-		}
+	for _, m := range d.decodeOrder() {
+		out = append(out, m.DecodeBytes()...)
 	}
 	return out
 }

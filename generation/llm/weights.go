@@ -103,13 +103,7 @@ func (w *Weights) Matrix(name string, rows, cols int) (*tensor.Matrix, error) {
 // mapped file as they are copied, so that the copies take their place in
 // memory.
 func (w *Weights) decodeLayout(ms []*tensor.Matrix) {
-	size := 0
-	for _, m := range ms {
-		if n := m.InterleavedBytes(); n > 0 {
-			size += n + 64 // room to align each copy
-		}
-	}
-	a := tensor.NewArena(size)
+	a := tensor.NewArena(tensor.ArenaBytes(ms))
 	for _, m := range ms {
 		m.InterleaveIn(a, w.File.Release)
 	}

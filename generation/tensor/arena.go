@@ -35,7 +35,7 @@ const (
 )
 
 // NewArena reserves capacity bytes for interleaved copies (see
-// Matrix.InterleavedBytes), mapped outside the Go heap. Where the system
+// ArenaBytes), mapped outside the Go heap. Where the system
 // refuses the mapping, or once the arena is full, copies get memory of
 // their own, as with Interleave. The mapping is returned to the system
 // when the arena and every matrix with a copy in it are unreachable, or
@@ -78,9 +78,20 @@ func (a *Arena) drop() {
 	}
 }
 
+// ArenaBytes is the capacity an arena needs for the interleaved copies of
+// ms (see NewArena): their InterleavedBytes, each aligned.
+func ArenaBytes(ms []*Matrix) int {
+	n := 0
+	for _, m := range ms {
+		if b := m.InterleavedBytes(); b > 0 {
+			n += b + arenaAlign
+		}
+	}
+	return n
+}
+
 // InterleavedBytes is the memory Interleave takes for m's copy: 0 where m
-// has one already or Interleave does not apply to it. An arena for several
-// matrices needs their sum, plus arenaAlign for each.
+// has one already or Interleave does not apply to it.
 func (m *Matrix) InterleavedBytes() int {
 	if m.strips != nil || !stripsSupported(m) {
 		return 0

@@ -245,8 +245,14 @@ func TestArena(t *testing.T) {
 		if got := m.InterleavedBytes(); got != want {
 			t.Fatalf("%s %d×%d: InterleavedBytes %d, want %d", s.dt, s.rows, s.cols, got, want)
 		}
-		size += m.InterleavedBytes() + arenaAlign
+		size += want
+		if want > 0 {
+			size += arenaAlign
+		}
 		ms, own = append(ms, m), append(own, c)
+	}
+	if got := ArenaBytes(ms); got != size {
+		t.Fatalf("ArenaBytes %d, want %d", got, size)
 	}
 	a := NewArena(size)
 	for i, m := range ms {
