@@ -114,12 +114,12 @@ const prefillChunk = 64
 // processed in chunks of prefillChunk tokens.
 func (d *Decoder) Forward(ctx context.Context, tokens []int, pos int, cache *KVCache) ([]float32, error) {
 	for len(tokens) > prefillChunk {
-		if _, err := d.run(ctx, tokens[:prefillChunk], pos, cache, false); err != nil {
+		if _, err := d.run(ctx, tokens[:prefillChunk], pos, cache, false, nil); err != nil {
 			return nil, err
 		}
 		tokens, pos = tokens[prefillChunk:], pos+prefillChunk
 	}
-	x, err := d.run(ctx, tokens, pos, cache, false)
+	x, err := d.run(ctx, tokens, pos, cache, false, d.output)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +132,7 @@ func (d *Decoder) Forward(ctx context.Context, tokens []int, pos int, cache *KVC
 // ForwardAll runs tokens through the model and returns the logits of every
 // position, len(tokens)×Vocab values (for losses and perplexity).
 func (d *Decoder) ForwardAll(ctx context.Context, tokens []int, pos int, cache *KVCache) ([]float32, error) {
-	x, err := d.run(ctx, tokens, pos, cache, true)
+	x, err := d.run(ctx, tokens, pos, cache, true, d.output)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +148,7 @@ func (d *Decoder) ForwardAll(ctx context.Context, tokens []int, pos int, cache *
 // ForwardHidden runs tokens through the model and returns every token's
 // final hidden state (after the output norm), len(tokens)×Hidden values.
 func (d *Decoder) ForwardHidden(ctx context.Context, tokens []int, pos int, cache *KVCache) ([]float32, error) {
-	x, err := d.run(ctx, tokens, pos, cache, true)
+	x, err := d.run(ctx, tokens, pos, cache, true, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +158,12 @@ func (d *Decoder) ForwardHidden(ctx context.Context, tokens []int, pos int, cach
 // run is the shared forward pass. It returns the hidden states, in the
 // cache's scratch space (valid until the next pass over it); the output
 // norm is applied to every row when allRows is set, else to the last only.
-func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache, allRows bool) ([]float32, error) {
+// next, if set, is the matrix the caller multiplies the result by.
+//
+// A single token's pass names each product's matrices to tensor.Prefetch
+// as the one before it ends, so that the kernels' idle worker reads them
+// ahead while this thread does the work in between (attention above all).
+func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache, allRows bool, next *tensor.Matrix) ([]float32, error) {
 	cfg := d.cfg
 	n := len(tokens)
 	if n == 0 {
@@ -218,8 +223,16 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 		gateUp = take(n * 2 * ffn)
 	}
 
+	// ahead passes the next product's matrices to tensor.Prefetch when
+	// decoding a single token.
+	ahead := func(ws ...*tensor.Matrix) {
+		if n == 1 {
+			tensor.Prefetch(ws...)
+		}
+	}
 	for l := range d.layers {
 		if err := ctx.Err(); err != nil {
+			tensor.CancelPrefetch()
 			return nil, fmt.Errorf("forward layer %d: %w", l, err)
 		}
 		ly := &d.layers[l]
@@ -242,6 +255,7 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 			cache.adapters.applyLoRA(l, loraK, k, xn, n)
 			cache.adapters.applyLoRA(l, loraV, v, xn, n)
 		}
+		ahead(ly.o.w)
 		for i := range n {
 			c, s := cos[i*half:(i+1)*half], sin[i*half:(i+1)*half]
 			d.rope.apply(q[i*qDim:(i+1)*qDim], cfg.Heads, c, s)
@@ -253,6 +267,11 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 		d.attention(cache, l, q, att, scores, n, cache.slot(pos))
 		ly.o.apply(proj, att, n)
 		cache.adapters.applyLoRA(l, loraO, proj, att, n)
+		if ly.gateUp.ok() {
+			ahead(ly.gateUp.w)
+		} else {
+			ahead(ly.gate.w, ly.up.w)
+		}
 		tensor.Axpy(1, proj, x)
 
 		for i := range n {
@@ -271,9 +290,19 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 			cache.adapters.applyLoRA(l, loraGate, gate, xn, n)
 			cache.adapters.applyLoRA(l, loraUp, up, xn, n)
 		}
+		ahead(ly.down.w)
 		tensor.SwiGLU(gate, up)
 		ly.down.apply(proj, gate, n)
 		cache.adapters.applyLoRA(l, loraDown, proj, gate, n)
+		switch {
+		case l+1 < len(d.layers) && d.layers[l+1].qkv.ok():
+			ahead(d.layers[l+1].qkv.w)
+		case l+1 < len(d.layers):
+			nl := &d.layers[l+1]
+			ahead(nl.q.w, nl.k.w, nl.v.w)
+		case next != nil:
+			ahead(next)
+		}
 		tensor.Axpy(1, proj, x)
 	}
 	cache.commit(tokens)

@@ -179,6 +179,20 @@ func (j *decodeJob) release() {
 	decodeJobs.Put(j)
 }
 
+// shape sets the part's matrix w, its first unit and the fields that
+// follow from w's layout (row bytes, strips, units), and returns the
+// bytes of its smallest unit.
+func (p *decodePart) shape(w *Matrix, first int) int {
+	p.w, p.first = w, first
+	p.rb, p.ns = RowBytes(w.Type, w.Cols), w.stripRowCount()/stripRows
+	p.units = p.ns + w.Rows - p.ns*stripRows
+	return p.unitBytes()
+}
+
+// decodeChunk is the smallest claim of a decode job whose smallest unit
+// is minUnit bytes: at least ~32 KiB of weights (see minRowsPerChunk).
+func decodeChunk(minUnit int) int { return minRowsPerChunk(minUnit, 1) }
+
 // matVecs computes items[i].dst = items[i].w·x as one parallel job; the
 // callers have checked the shapes and types.
 func matVecs(items []decodeItem, x []float32) {
@@ -187,7 +201,11 @@ func matVecs(items []decodeItem, x []float32) {
 	for _, it := range items {
 		w := it.w
 		at := activationType(w.Type)
-		p := decodePart{w: w, dst: it.dst[:w.Rows], first: units, x: j.encode(at, x)}
+		var p decodePart
+		if ub := p.shape(w, units); minUnit == 0 || ub < minUnit {
+			minUnit = ub
+		}
+		p.dst, p.x = it.dst[:w.Rows], j.encode(at, x)
 		// Strips exist only beside a decode kernel, so a part with strips
 		// gets the side data here too.
 		if mv := activeQ8MatVec[w.Type]; at == Q8_0 && mv != nil && quantizeQ8_0Blocks != nil {
@@ -195,19 +213,12 @@ func matVecs(items []decodeItem, x []float32) {
 		} else {
 			p.rows = activeRows[w.Type]
 		}
-		p.rb, p.ns = RowBytes(w.Type, w.Cols), w.stripRowCount()/stripRows
 		if p.ns > 0 {
 			p.strip = stripFormats[w.Type].kernel
 		}
-		p.units = p.ns + w.Rows - p.ns*stripRows
 		units += p.units
-		if ub := p.unitBytes(); minUnit == 0 || ub < minUnit {
-			minUnit = ub
-		}
 		j.parts = append(j.parts, p)
 	}
-	// Chunks of at least ~32 KiB of weights (see minRowsPerChunk), counted
-	// in the smallest unit of the job.
-	parallelFor(&j.split, j, units, minRowsPerChunk(minUnit, 1))
+	parallelFor(&j.split, j, units, decodeChunk(minUnit))
 	j.release()
 }

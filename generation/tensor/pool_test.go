@@ -135,3 +135,69 @@ func TestSplitterClaimsShrink(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolConcurrentCallers makes parallel calls from several goroutines
+// at once, with read-aheads posted between them, so that callers compete
+// for the workers' mailboxes: every call still runs each index once, and
+// no read-ahead is left running.
+func TestPoolConcurrentCallers(t *testing.T) {
+	defer SetThreads(0)
+	SetThreads(3)
+	m := &Matrix{Type: F32, Rows: 64, Cols: 64, Data: make([]byte, 64*64*4)}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 300 {
+				n := 1 + (g*7+i)%50
+				seen := make([]atomic.Int32, n)
+				ParallelFor(n, func(k int) { seen[k].Add(1) })
+				for k := range seen {
+					if c := seen[k].Load(); c != 1 {
+						t.Errorf("goroutine %d call %d: index %d of %d ran %d times", g, i, k, n, c)
+						return
+					}
+				}
+				Prefetch(m)
+			}
+		}()
+	}
+	wg.Wait()
+	CancelPrefetch()
+	if n := readAheads.running.Load(); n != 0 {
+		t.Fatalf("%d read-aheads still running", n)
+	}
+}
+
+// TestPoolWakesParkedWorker lets the workers park, then makes a call whose
+// first index waits for its second to start: only a woken worker can run
+// that one, since the caller is busy with the first.
+func TestPoolWakesParkedWorker(t *testing.T) {
+	defer SetThreads(0)
+	SetThreads(2)
+	ParallelFor(2, func(int) {}) // start the worker
+	deadline := time.Now().Add(5 * time.Second)
+	for !(*pool.workers.Load())[0].parked.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the idle worker never parked")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	started := make(chan struct{})
+	var helped bool
+	ParallelFor(2, func(i int) {
+		if i == 1 {
+			close(started)
+			return
+		}
+		select {
+		case <-started:
+			helped = true
+		case <-time.After(5 * time.Second):
+		}
+	})
+	if !helped {
+		t.Fatal("the parked worker was not woken for the call")
+	}
+}

@@ -122,6 +122,7 @@ func (m *Matrix) Interleave(release func(copied []byte)) bool {
 // becomes unreachable; from then on m is read from Data again. No other
 // goroutine may be using m.
 func (m *Matrix) DropInterleaved() {
+	CancelPrefetch() // a read-ahead may be reading the copy
 	stripMu.Lock()
 	defer stripMu.Unlock()
 	free := m.freeStrips
