@@ -190,7 +190,7 @@ type poolWorker struct {
 	// parked is set while the worker sleeps on wake.
 	parked atomic.Bool
 	// mail is the posted work, written by the producer that claimed the
-	// box and read by the worker once it is posted.
+	// box and read by the worker once it has claimed the box in turn.
 	mail task
 	wake chan struct{}
 	_    [64]byte // keep the next worker's box off this one's lines
@@ -199,9 +199,9 @@ type poolWorker struct {
 // Mailbox states (see poolWorker.box).
 const (
 	boxEmpty   = 0
-	boxClaimed = 1 // a producer is writing mail
+	boxClaimed = 1 // a producer is writing mail, or the worker reading it
 	boxJob     = 2 // mail is a call to join
-	boxAhead   = 3 // mail is a read-ahead, which a call may replace
+	boxAhead   = 3 // mail is a read-ahead
 	boxStatus  = 3
 	boxStep    = 4
 )
@@ -230,9 +230,12 @@ func (p *workerPool) ensure(n int) {
 }
 
 // post hands t to an idle worker from the from-th on (wrapping round) and
-// reports which, or −1 where every mailbox is taken. A call (t.s set) may
-// replace a read-ahead that no worker has picked up yet, which then ends
-// unrun.
+// reports which, or −1 where every mailbox is taken. A call (t.s set)
+// replaces mail that no worker has picked up yet: a read-ahead, which then
+// ends unrun, or a call, whose caller has by then run it alone (a worker
+// that is slow to wake would otherwise find a stale call in its box and
+// miss every call behind it: a parked worker then missed 40% of a
+// 64-token MatMul's calls, which went at single-thread speed).
 func (p *workerPool) post(t task, from int) int {
 	l := p.workers.Load()
 	if l == nil {
@@ -245,11 +248,11 @@ func (p *workerPool) post(t task, from int) int {
 		st := w.box.Load()
 		switch st & boxStatus {
 		case boxEmpty:
-		case boxAhead:
+		case boxJob, boxAhead:
 			if t.s == nil {
 				continue
 			}
-		default:
+		default: // claimed
 			continue
 		}
 		if !w.box.CompareAndSwap(st, st&^boxStatus|boxClaimed) {
@@ -281,20 +284,22 @@ func (p *workerPool) post(t task, from int) int {
 // helpers at hand without holding a core when idle.
 const workerSpin = 50 * time.Microsecond
 
-// run is the worker's loop: take the posted mail, empty the box, run it.
+// run is the worker's loop: claim the box (a producer may replace posted
+// mail until then), take the mail, empty the box, run it.
 func (w *poolWorker) run() {
 	for {
 		st := w.box.Load()
 		switch st & boxStatus {
-		case boxJob:
+		case boxJob, boxAhead:
+			if !w.box.CompareAndSwap(st, st&^boxStatus|boxClaimed) {
+				continue
+			}
 			t := w.mail
 			w.mail = task{}
 			w.box.Store(st&^boxStatus + boxStep)
-			t.s.join(t.epoch)
-		case boxAhead:
-			t := w.mail
-			// A call may replace the read-ahead until the box is emptied.
-			if w.box.CompareAndSwap(st, st&^boxStatus+boxStep) {
+			if t.s != nil {
+				t.s.join(t.epoch)
+			} else {
 				t.ahead.run()
 			}
 		default:

@@ -201,3 +201,39 @@ func TestPoolWakesParkedWorker(t *testing.T) {
 		t.Fatal("the parked worker was not woken for the call")
 	}
 }
+
+// TestPoolCallAfterStaleMail wakes a parked worker with a call its caller
+// finishes alone (leaving the invitation in the worker's mailbox), then
+// makes a call that needs the worker: the second invitation must replace
+// the stale one rather than find the mailbox taken.
+func TestPoolCallAfterStaleMail(t *testing.T) {
+	defer SetThreads(0)
+	SetThreads(2)
+	ParallelFor(2, func(int) {}) // start the worker
+	for attempt := range 10 {
+		deadline := time.Now().Add(5 * time.Second)
+		for !(*pool.workers.Load())[0].parked.Load() {
+			if time.Now().After(deadline) {
+				t.Fatal("the idle worker never parked")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		ParallelFor(2, func(int) {}) // over before the worker is up
+		started := make(chan struct{})
+		var helped bool
+		ParallelFor(2, func(i int) {
+			if i == 1 {
+				close(started)
+				return
+			}
+			select {
+			case <-started:
+				helped = true
+			case <-time.After(2 * time.Second):
+			}
+		})
+		if !helped {
+			t.Fatalf("attempt %d: the worker missed a call made after a stale one", attempt)
+		}
+	}
+}
