@@ -17,11 +17,14 @@ type linear struct {
 
 func (l linear) ok() bool { return l.w != nil }
 
-// apply computes dst (n×Rows) from x (n×Cols).
-func (l linear) apply(dst, x []float32, n int) {
+// apply computes dst (n×Rows) from x (n×Cols). For a single token, next
+// names the matrices of the product after this one, which the kernels
+// then read ahead (see tensor.MatVecsThen).
+func (l linear) apply(dst, x []float32, n int, next ...*tensor.Matrix) {
 	rows, cols := l.w.Rows, l.w.Cols
 	if n == 1 {
-		tensor.MatVec(dst[:rows], l.w, x[:cols])
+		dsts, ws := [1][]float32{dst[:rows]}, [1]*tensor.Matrix{l.w}
+		tensor.MatVecsThen(dsts[:], ws[:], x[:cols], next...)
 	} else {
 		tensor.MatMul(dst[:n*rows], l.w, x[:n*cols], n)
 	}
@@ -36,9 +39,10 @@ func (l linear) apply(dst, x []float32, n int) {
 }
 
 // applyShared computes dsts[i] = ls[i](x) for linears that read the same
-// input. A single token goes through tensor.MatVecs, which quantizes x once
-// and splits all the matrices' rows across threads as one job.
-func applyShared(dsts [][]float32, ls []linear, x []float32, n int) {
+// input. A single token goes through tensor.MatVecsThen, which quantizes x
+// once and splits all the matrices' rows across threads as one job, then
+// reads next ahead.
+func applyShared(dsts [][]float32, ls []linear, x []float32, n int, next ...*tensor.Matrix) {
 	if n != 1 {
 		for i, l := range ls {
 			l.apply(dsts[i], x, n)
@@ -51,7 +55,7 @@ func applyShared(dsts [][]float32, ls []linear, x []float32, n int) {
 	for i, l := range ls {
 		ws[i], out[i] = l.w, dsts[i][:l.w.Rows]
 	}
-	tensor.MatVecs(out, ws, x[:ls[0].w.Cols])
+	tensor.MatVecsThen(out, ws, x[:ls[0].w.Cols], next...)
 	for i, l := range ls {
 		for j, b := range l.b {
 			out[i][j] += b
@@ -70,6 +74,26 @@ type decoderLayer struct {
 	gateUp       linear
 	gate, up     linear
 	down         linear
+}
+
+// qkvMats returns the matrices of the layer's q, k, v product, in buf.
+func (ly *decoderLayer) qkvMats(buf *[3]*tensor.Matrix) []*tensor.Matrix {
+	if ly.qkv.ok() {
+		buf[0] = ly.qkv.w
+		return buf[:1]
+	}
+	buf[0], buf[1], buf[2] = ly.q.w, ly.k.w, ly.v.w
+	return buf[:3]
+}
+
+// upMats returns the matrices of the layer's gate and up product, in buf.
+func (ly *decoderLayer) upMats(buf *[3]*tensor.Matrix) []*tensor.Matrix {
+	if ly.gateUp.ok() {
+		buf[0] = ly.gateUp.w
+		return buf[:1]
+	}
+	buf[0], buf[1] = ly.gate.w, ly.up.w
+	return buf[:2]
 }
 
 // Decoder is a pre-norm causal transformer with RMSNorm, RoPE, grouped-query
@@ -160,9 +184,9 @@ func (d *Decoder) ForwardHidden(ctx context.Context, tokens []int, pos int, cach
 // norm is applied to every row when allRows is set, else to the last only.
 // next, if set, is the matrix the caller multiplies the result by.
 //
-// A single token's pass names each product's matrices to tensor.Prefetch
-// as the one before it ends, so that the kernels' idle worker reads them
-// ahead while this thread does the work in between (attention above all).
+// A single token's pass names each product's matrices to the one before
+// it (tensor.MatVecsThen), so that the kernels' helper reads them ahead
+// while this thread does the work in between (attention above all).
 func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache, allRows bool, next *tensor.Matrix) ([]float32, error) {
 	cfg := d.cfg
 	n := len(tokens)
@@ -223,25 +247,27 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 		gateUp = take(n * 2 * ffn)
 	}
 
-	// ahead passes the next product's matrices to tensor.Prefetch when
-	// decoding a single token.
-	ahead := func(ws ...*tensor.Matrix) {
-		if n == 1 {
-			tensor.Prefetch(ws...)
-		}
-	}
+	var nextQKV, nextUp [3]*tensor.Matrix // the products' matrices, without allocating
 	for l := range d.layers {
 		if err := ctx.Err(); err != nil {
-			tensor.CancelPrefetch()
 			return nil, fmt.Errorf("forward layer %d: %w", l, err)
 		}
 		ly := &d.layers[l]
+		// The matrices of the product after this layer's last.
+		var after []*tensor.Matrix
+		switch {
+		case l+1 < len(d.layers):
+			after = d.layers[l+1].qkvMats(&nextQKV)
+		case next != nil:
+			nextQKV[0] = next
+			after = nextQKV[:1]
+		}
 		for i := range n {
 			tensor.RMSNorm(xn[i*hd:(i+1)*hd], x[i*hd:(i+1)*hd], ly.attnNorm, cfg.NormEps)
 		}
 		if ly.qkv.ok() {
 			w := qDim + 2*kvDim
-			ly.qkv.apply(qkv, xn, n)
+			ly.qkv.apply(qkv, xn, n, ly.o.w)
 			cache.adapters.applyLoRA(l, loraQKV, qkv, xn, n)
 			for i := range n {
 				row := qkv[i*w : (i+1)*w]
@@ -250,12 +276,11 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 				copy(v[i*kvDim:(i+1)*kvDim], row[qDim+kvDim:])
 			}
 		} else {
-			applyShared([][]float32{q, k, v}, []linear{ly.q, ly.k, ly.v}, xn, n)
+			applyShared([][]float32{q, k, v}, []linear{ly.q, ly.k, ly.v}, xn, n, ly.o.w)
 			cache.adapters.applyLoRA(l, loraQ, q, xn, n)
 			cache.adapters.applyLoRA(l, loraK, k, xn, n)
 			cache.adapters.applyLoRA(l, loraV, v, xn, n)
 		}
-		ahead(ly.o.w)
 		for i := range n {
 			c, s := cos[i*half:(i+1)*half], sin[i*half:(i+1)*half]
 			d.rope.apply(q[i*qDim:(i+1)*qDim], cfg.Heads, c, s)
@@ -265,20 +290,15 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 			cache.setValue(l, slot, v[i*kvDim:(i+1)*kvDim])
 		}
 		d.attention(cache, l, q, att, scores, n, cache.slot(pos))
-		ly.o.apply(proj, att, n)
+		ly.o.apply(proj, att, n, ly.upMats(&nextUp)...)
 		cache.adapters.applyLoRA(l, loraO, proj, att, n)
-		if ly.gateUp.ok() {
-			ahead(ly.gateUp.w)
-		} else {
-			ahead(ly.gate.w, ly.up.w)
-		}
 		tensor.Axpy(1, proj, x)
 
 		for i := range n {
 			tensor.RMSNorm(xn[i*hd:(i+1)*hd], x[i*hd:(i+1)*hd], ly.ffnNorm, cfg.NormEps)
 		}
 		if ly.gateUp.ok() {
-			ly.gateUp.apply(gateUp, xn, n)
+			ly.gateUp.apply(gateUp, xn, n, ly.down.w)
 			cache.adapters.applyLoRA(l, loraUp, gateUp, xn, n)
 			for i := range n {
 				row := gateUp[i*2*ffn : (i+1)*2*ffn]
@@ -286,23 +306,13 @@ func (d *Decoder) run(ctx context.Context, tokens []int, pos int, cache *KVCache
 				copy(up[i*ffn:(i+1)*ffn], row[ffn:])
 			}
 		} else {
-			applyShared([][]float32{gate, up}, []linear{ly.gate, ly.up}, xn, n)
+			applyShared([][]float32{gate, up}, []linear{ly.gate, ly.up}, xn, n, ly.down.w)
 			cache.adapters.applyLoRA(l, loraGate, gate, xn, n)
 			cache.adapters.applyLoRA(l, loraUp, up, xn, n)
 		}
-		ahead(ly.down.w)
 		tensor.SwiGLU(gate, up)
-		ly.down.apply(proj, gate, n)
+		ly.down.apply(proj, gate, n, after...)
 		cache.adapters.applyLoRA(l, loraDown, proj, gate, n)
-		switch {
-		case l+1 < len(d.layers) && d.layers[l+1].qkv.ok():
-			ahead(d.layers[l+1].qkv.w)
-		case l+1 < len(d.layers):
-			nl := &d.layers[l+1]
-			ahead(nl.q.w, nl.k.w, nl.v.w)
-		case next != nil:
-			ahead(next)
-		}
 		tensor.Axpy(1, proj, x)
 	}
 	cache.commit(tokens)

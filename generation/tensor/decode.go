@@ -193,9 +193,10 @@ func (p *decodePart) shape(w *Matrix, first int) int {
 // is minUnit bytes: at least ~32 KiB of weights (see minRowsPerChunk).
 func decodeChunk(minUnit int) int { return minRowsPerChunk(minUnit, 1) }
 
-// matVecs computes items[i].dst = items[i].w·x as one parallel job; the
+// matVecs computes items[i].dst = items[i].w·x as one parallel job, then
+// reads ahead then's matrices (see MatVecsThen; then may be nil); the
 // callers have checked the shapes and types.
-func matVecs(items []decodeItem, x []float32) {
+func matVecs(items []decodeItem, x []float32, then *readAhead) {
 	j := decodeJobs.Get().(*decodeJob)
 	units, minUnit := 0, 0
 	for _, it := range items {
@@ -219,6 +220,6 @@ func matVecs(items []decodeItem, x []float32) {
 		units += p.units
 		j.parts = append(j.parts, p)
 	}
-	parallelFor(&j.split, j, units, decodeChunk(minUnit))
+	parallelForThen(&j.split, j, units, decodeChunk(minUnit), then)
 	j.release()
 }

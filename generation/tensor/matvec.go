@@ -89,7 +89,7 @@ func MatMul(dst []float32, w *Matrix, x []float32, n int) {
 		return
 	}
 	one := [1]decodeItem{{w, dst}}
-	matVecs(one[:], x)
+	matVecs(one[:], x, nil)
 }
 
 // checkWeights panics unless w has a kernel and holds all its rows: the
@@ -119,6 +119,17 @@ func (j *mulJob) release() {
 // Q5_0 with Q6_K). Each result equals MatVec's bit for bit. It panics as
 // MatVec does, or if len(dsts) != len(ws).
 func MatVecs(dsts [][]float32, ws []*Matrix, x []float32) {
+	MatVecsThen(dsts, ws, x)
+}
+
+// MatVecsThen is MatVecs, after which the kernels read ahead next, the
+// matrices of the caller's next product (up to four; none, or more, read
+// nothing): a helper starts as soon as it is done with this call, reading
+// the start of each thread's share of next into its caches while the
+// caller does other work (see readahead.go), until the caller's next
+// parallel kernel call or CancelPrefetch. It is a hint: results never
+// depend on it. next must stay valid until CancelPrefetch returns.
+func MatVecsThen(dsts [][]float32, ws []*Matrix, x []float32, next ...*Matrix) {
 	if len(dsts) != len(ws) {
 		panic(fmt.Sprintf("tensor: MatVecs: %d outputs for %d matrices", len(dsts), len(ws)))
 	}
@@ -134,7 +145,11 @@ func MatVecs(dsts [][]float32, ws []*Matrix, x []float32) {
 		checkWeights("MatVecs", w)
 		items = append(items, decodeItem{w, dsts[i]})
 	}
-	matVecs(items, x)
+	var then readAhead
+	if len(next) <= maxAhead && Threads() > 1 {
+		then.n = copy(then.ws[:], next)
+	}
+	matVecs(items, x, &then)
 }
 
 // q8MatVecFunc is a decode kernel: dst[i] = dot(row i, x) for len(dst)

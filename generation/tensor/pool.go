@@ -59,8 +59,9 @@ const (
 	joinedMask = closedBit - 1
 )
 
-// task invites a pool worker to join call epoch of s, or, where s is
-// nil, to read ahead the weights of the next decode call (see Prefetch).
+// task invites a pool worker to join call epoch of s and then, where
+// ahead names matrices, to read them ahead (see MatVecsThen); or, where s
+// is nil, only to read ahead.
 type task struct {
 	s     *splitter
 	epoch uint32
@@ -258,7 +259,7 @@ func (p *workerPool) post(t task, from int) int {
 		if !w.box.CompareAndSwap(st, st&^boxStatus|boxClaimed) {
 			continue
 		}
-		if st&boxStatus == boxAhead {
+		if w.mail.ahead.n > 0 { // its read-ahead will not run
 			readAheads.running.Add(-1)
 		}
 		w.mail = t
@@ -299,7 +300,8 @@ func (w *poolWorker) run() {
 			w.box.Store(st&^boxStatus + boxStep)
 			if t.s != nil {
 				t.s.join(t.epoch)
-			} else {
+			}
+			if t.ahead.n > 0 {
 				t.ahead.run()
 			}
 		default:
@@ -333,17 +335,28 @@ func (w *poolWorker) idle(st uint64) {
 // done. s is caller-owned scratch, so that steady-state calls do not
 // allocate.
 func parallelFor(s *splitter, job rangeJob, n, minChunk int) {
+	parallelForThen(s, job, n, minChunk, nil)
+}
+
+// parallelForThen is parallelFor, after which a helper reads ahead the
+// matrices of then (if not nil and not empty) as soon as it is done with
+// the call, or, where the call runs on one thread, an idle worker.
+func parallelForThen(s *splitter, job rangeJob, n, minChunk int, then *readAhead) {
 	// A read-ahead still running gives way to this call, which needs the
-	// worker, and ends before it returns (see Prefetch).
-	ahead := readAheads.running.Load() != 0
-	if ahead {
+	// worker.
+	if readAheads.running.Load() != 0 {
 		readAheads.cancel.Add(1)
+	}
+	var ahead readAhead
+	if then != nil && then.n > 0 {
+		ahead = *then
+		ahead.epoch = readAheads.cancel.Load()
 	}
 	parts := splitParts(n, minChunk)
 	if parts <= 1 {
 		job.runRange(0, n)
-		if ahead {
-			waitReadAhead()
+		if ahead.n > 0 {
+			postReadAhead(ahead)
 		}
 		return
 	}
@@ -354,7 +367,15 @@ func parallelFor(s *splitter, job rangeJob, n, minChunk int) {
 	s.state.Store(uint64(epoch) << 32)
 	pool.ensure(helpers)
 	for k, w := 0, 0; k < helpers; k++ {
-		if w = pool.post(task{s: s, epoch: epoch}, w); w < 0 {
+		t := task{s: s, epoch: epoch}
+		if k == 0 && ahead.n > 0 {
+			t.ahead = ahead
+			readAheads.running.Add(1)
+		}
+		if w = pool.post(t, w); w < 0 {
+			if t.ahead.n > 0 {
+				readAheads.running.Add(-1)
+			}
 			break
 		}
 		w++
@@ -364,9 +385,6 @@ func parallelFor(s *splitter, job rangeJob, n, minChunk int) {
 	joined := int32(s.state.Or(closedBit) & joinedMask)
 	s.wait(base + joined)
 	s.job = nil
-	if ahead {
-		waitReadAhead()
-	}
 }
 
 // splitParts is how many threads parallelFor shares [0,n) among in claims

@@ -159,7 +159,9 @@ func TestPoolConcurrentCallers(t *testing.T) {
 						return
 					}
 				}
-				Prefetch(m)
+				ra := readAhead{n: 1, epoch: readAheads.cancel.Load()}
+				ra.ws[0] = m
+				postReadAhead(ra)
 			}
 		}()
 	}

@@ -13,15 +13,16 @@ import (
 // embedding, attention over a short context, the SwiGLU gate. That work
 // runs on the calling thread while the pool's worker waits and memory
 // sits idle, and the next product then starts cold, paying the latency
-// of its first misses on top of its compute. Prefetch hands the waiting
-// worker the next product's matrices: it reads the start of each
-// thread's share of them into its caches until that product begins, so
-// that both threads start on weights already near them. Qwen2.5-0.5B
-// Q4_0 shapes read cold after a 20 µs wait: q, k and v 18.0–20.0 µs →
-// 13.8 µs, o 13.7–15.6 → 10.8, down 63.7–68.9 → 57.2–58.4.
+// of its first misses on top of its compute. MatVecsThen names the next
+// product's matrices: the helper, as soon as it is done with its share of
+// the current product, reads the start of each thread's share of them
+// into its caches until that product begins, so that both threads start
+// on weights already near them. Qwen2.5-0.5B Q4_0 shapes read cold after
+// a 20 µs wait: q, k and v 18.0–20.0 µs → 13.8 µs, o 13.7–15.6 → 10.8,
+// down 63.7–68.9 → 57.2–58.4.
 
-// maxAhead is the most matrices one Prefetch names: a layer's q, k and v
-// (or gate and up) are one product.
+// maxAhead is the most matrices one read-ahead names: a layer's q, k and
+// v (or gate and up) are one product.
 const maxAhead = 4
 
 // aheadBytes is how much of one thread's share of the next product a
@@ -30,7 +31,7 @@ const maxAhead = 4
 // that thread then gets from the worker's cache rather than from DRAM).
 const aheadBytes = 384 << 10
 
-// readAhead is one Prefetch: the next product's matrices, and the
+// readAhead is one read-ahead: the next product's matrices, and the
 // cancellation epoch it was asked for in.
 type readAhead struct {
 	ws    [maxAhead]*Matrix
@@ -39,8 +40,8 @@ type readAhead struct {
 }
 
 // readAheads tracks the read-aheads in flight, so that a kernel call can
-// stop them (it needs the worker) and wait for them to end (its caller
-// may free the matrices once it returns).
+// stop them (it needs the worker) and CancelPrefetch wait for them to end
+// (its caller may then free the matrices).
 var readAheads struct {
 	// running counts the read-aheads asked for that have not ended.
 	running atomic.Int32
@@ -48,29 +49,17 @@ var readAheads struct {
 	cancel atomic.Uint64
 }
 
-// Prefetch tells the kernels that the next decode product (MatVec or
-// MatVecs, n = 1) will multiply by ws, and returns at once: an idle pool
-// worker reads the start of each thread's share of ws into its caches
-// while the caller does other work, until the caller's next parallel
-// kernel call (which stops it) or CancelPrefetch. It is a hint: results
-// never depend on it. It does nothing on one thread or for more than
-// four matrices. ws must stay valid until that next kernel call or
-// CancelPrefetch returns.
-func Prefetch(ws ...*Matrix) {
-	if len(ws) == 0 || len(ws) > maxAhead || Threads() <= 1 {
-		return
-	}
-	t := task{ahead: readAhead{n: len(ws), epoch: readAheads.cancel.Load()}}
-	copy(t.ahead.ws[:], ws)
+// postReadAhead hands r to an idle worker, if there is one.
+func postReadAhead(r readAhead) {
 	pool.ensure(1)
 	readAheads.running.Add(1)
-	if pool.post(t, 0) < 0 { // the worker is busy: skip the hint
+	if pool.post(task{ahead: r}, 0) < 0 { // the worker is busy: skip the hint
 		readAheads.running.Add(-1)
 	}
 }
 
-// CancelPrefetch stops the read-aheads Prefetch started and returns when
-// none touches memory any longer.
+// CancelPrefetch stops the read-aheads MatVecsThen started and returns
+// when none touches memory any longer.
 func CancelPrefetch() {
 	if readAheads.running.Load() != 0 {
 		readAheads.cancel.Add(1)

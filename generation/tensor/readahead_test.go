@@ -88,37 +88,49 @@ func TestReadAheadRanges(t *testing.T) {
 	}
 }
 
-// TestPrefetchEndsWithTheNextCall checks that a read-ahead never outlives
-// the caller's next kernel call or CancelPrefetch (the caller may free
-// the weights then), and that results do not depend on it.
-func TestPrefetchEndsWithTheNextCall(t *testing.T) {
+// TestReadAheadEnds checks that MatVecsThen's results do not depend on
+// the read-ahead, that a later call stops it and CancelPrefetch waits for
+// it (its caller may free the weights then), and that DropInterleaved
+// ends one reading the copy it frees.
+func TestReadAheadEnds(t *testing.T) {
 	defer SetThreads(0)
 	SetThreads(2)
 	r := rand.New(rand.NewPCG(13, 14))
 	big := randomMatrix(t, r, Q8_0, 4096, 2048) // 8.5 MB: longer than any call here
 	big.Interleave(nil)
 	small := randomMatrix(t, r, Q4_0, 64, 256)
-	x := gaussian(r, 256, 1)
+	wide := randomMatrix(t, r, Q4_0, 256, 2048) // enough rows for two threads
+	x, xw := gaussian(r, 256, 1), gaussian(r, 2048, 1)
 	want, got := make([]float32, 64), make([]float32, 64)
+	wantW, gotW := make([]float32, 256), make([]float32, 256)
 	MatVec(want, small, x)
+	MatVec(wantW, wide, xw)
 	for i := range 50 {
-		Prefetch(big)
+		// A call on one thread (posts the read-ahead to the idle worker)
+		// or on two (the helper reads ahead once done with its share).
 		if i%2 == 0 {
-			MatVec(got, small, x) // one thread: too small to split
+			MatVecsThen([][]float32{got}, []*Matrix{small}, x, big)
 		} else {
-			CancelPrefetch()
-			MatVec(got, small, x)
+			MatVecsThen([][]float32{gotW}, []*Matrix{wide}, xw, big)
 		}
+		MatVec(got, small, x) // stops the read-ahead
+		MatVec(gotW, wide, xw)
+		CancelPrefetch()
 		if n := readAheads.running.Load(); n != 0 {
-			t.Fatalf("round %d: %d read-aheads still running after the call", i, n)
+			t.Fatalf("round %d: %d read-aheads still running after CancelPrefetch", i, n)
 		}
 		for k := range want {
 			if got[k] != want[k] {
 				t.Fatalf("round %d: row %d = %v after a read-ahead, %v without", i, k, got[k], want[k])
 			}
 		}
+		for k := range wantW {
+			if gotW[k] != wantW[k] {
+				t.Fatalf("round %d: wide row %d = %v after a read-ahead, %v without", i, k, gotW[k], wantW[k])
+			}
+		}
 	}
-	Prefetch(big)
+	MatVecsThen([][]float32{gotW}, []*Matrix{wide}, xw, big)
 	big.DropInterleaved() // cancels the read-ahead before freeing the copy
 	if n := readAheads.running.Load(); n != 0 {
 		t.Fatalf("%d read-aheads running after DropInterleaved", n)
