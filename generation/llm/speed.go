@@ -61,7 +61,7 @@ func ReleaseWeights(n Network) {
 	if !ok {
 		return
 	}
-	// No read-ahead (see tensor.Prefetch) may still be reading the
+	// No read-ahead (see tensor.MatVecsThen) may still be reading the
 	// weights when they, or the file under them, go.
 	tensor.CancelPrefetch()
 	for _, m := range d.matrices() {

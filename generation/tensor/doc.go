@@ -87,7 +87,8 @@
 // of microseconds and waking a parked goroutine costs about as much. A
 // decode call (MatVec, MatVecs) is one job over every matrix it is given,
 // whatever their types, with the input encoded once per activation
-// format. Between decode calls, Prefetch lets the idle worker read the
-// next call's weights ahead while the caller does other work (norms,
-// attention). Steady-state calls do not allocate.
+// format. MatVecsThen names the next product's matrices to a decode
+// call: its helper reads them ahead once done with its share, while the
+// caller finishes and does the work in between (norms, attention).
+// Steady-state calls do not allocate.
 package tensor
