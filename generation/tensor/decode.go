@@ -1,6 +1,9 @@
 package tensor
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // The decode path: MatVec, MatVecs and MatMul with n = 1. One call is one
 // parallel job over the rows of one or more matrices that read the same
@@ -179,33 +182,45 @@ func (j *decodeJob) release() {
 	decodeJobs.Put(j)
 }
 
-// shape sets the part's matrix w, its first unit and the fields that
-// follow from w's layout (row bytes, strips, units), and returns the
-// bytes of its smallest unit.
-func (p *decodePart) shape(w *Matrix, first int) int {
-	p.w, p.first = w, first
+// shape sets the part's first unit and the fields that follow from its
+// matrix's layout (row bytes, strips, units), and returns the bytes of
+// its smallest unit.
+func (p *decodePart) shape(first int) int {
+	w := p.w
+	p.first = first
 	p.rb, p.ns = RowBytes(w.Type, w.Cols), w.stripRowCount()/stripRows
 	p.units = p.ns + w.Rows - p.ns*stripRows
 	return p.unitBytes()
 }
 
-// decodeChunk is the smallest claim of a decode job whose smallest unit
-// is minUnit bytes: at least ~32 KiB of weights (see minRowsPerChunk).
-func decodeChunk(minUnit int) int { return minRowsPerChunk(minUnit, 1) }
-
-// matVecs computes items[i].dst = items[i].w·x as one parallel job, then
-// reads ahead then's matrices (see MatVecsThen; then may be nil); the
-// callers have checked the shapes and types.
-func matVecs(items []decodeItem, x []float32, then *readAhead) {
-	j := decodeJobs.Get().(*decodeJob)
-	units, minUnit := 0, 0
-	for _, it := range items {
-		w := it.w
-		at := activationType(w.Type)
-		var p decodePart
-		if ub := p.shape(w, units); minUnit == 0 || ub < minUnit {
+// layoutParts shapes parts (their matrices set) as the units of one
+// decode job, one part after another, and returns the job's units and
+// its smallest claim: at least ~32 KiB of weights (see minRowsPerChunk),
+// counted in the job's smallest unit.
+func layoutParts(parts []decodePart) (units, chunk int) {
+	minUnit := 0
+	for i := range parts {
+		if ub := parts[i].shape(units); minUnit == 0 || ub < minUnit {
 			minUnit = ub
 		}
+		units += parts[i].units
+	}
+	return units, minRowsPerChunk(minUnit, 1)
+}
+
+// matVecs computes items[i].dst = items[i].w·x as one parallel job, then
+// reads ahead then's matrices (see MatVecsThen); the callers have checked
+// the shapes and types.
+func matVecs(items []decodeItem, x []float32, then readAhead) {
+	j := decodeJobs.Get().(*decodeJob)
+	j.parts = slices.Grow(j.parts[:0], len(items))[:len(items)]
+	for i, it := range items {
+		j.parts[i].w = it.w
+	}
+	units, chunk := layoutParts(j.parts)
+	for i, it := range items {
+		p, w := &j.parts[i], it.w
+		at := activationType(w.Type)
 		p.dst, p.x = it.dst[:w.Rows], j.encode(at, x)
 		// Strips exist only beside a decode kernel, so a part with strips
 		// gets the side data here too.
@@ -217,9 +232,7 @@ func matVecs(items []decodeItem, x []float32, then *readAhead) {
 		if p.ns > 0 {
 			p.strip = stripFormats[w.Type].kernel
 		}
-		units += p.units
-		j.parts = append(j.parts, p)
 	}
-	parallelForThen(&j.split, j, units, decodeChunk(minUnit), then)
+	parallelForThen(&j.split, j, units, chunk, then)
 	j.release()
 }

@@ -89,7 +89,7 @@ func MatMul(dst []float32, w *Matrix, x []float32, n int) {
 		return
 	}
 	one := [1]decodeItem{{w, dst}}
-	matVecs(one[:], x, nil)
+	matVecs(one[:], x, readAhead{})
 }
 
 // checkWeights panics unless w has a kernel and holds all its rows: the
@@ -149,7 +149,7 @@ func MatVecsThen(dsts [][]float32, ws []*Matrix, x []float32, next ...*Matrix) {
 	if len(next) <= maxAhead && Threads() > 1 {
 		then.n = copy(then.ws[:], next)
 	}
-	matVecs(items, x, &then)
+	matVecs(items, x, then)
 }
 
 // q8MatVecFunc is a decode kernel: dst[i] = dot(row i, x) for len(dst)

@@ -155,8 +155,8 @@ func TestDecodePartWeights(t *testing.T) {
 		}
 		rb := RowBytes(Q8_0, 128)
 		ns := m.stripRowCount() / stripRows
-		var p decodePart
-		p.shape(m, 0)
+		p := decodePart{w: m}
+		p.shape(0)
 		same := func(got, want []byte) bool {
 			return len(got) == len(want) && (len(got) == 0 || &got[0] == &want[0])
 		}

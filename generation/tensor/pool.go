@@ -259,7 +259,12 @@ func (p *workerPool) post(t task, from int) int {
 		if !w.box.CompareAndSwap(st, st&^boxStatus|boxClaimed) {
 			continue
 		}
-		if w.mail.ahead.n > 0 { // its read-ahead will not run
+		// running counts a read-ahead from its post: one replaced here
+		// will not run.
+		if t.ahead.n > 0 {
+			readAheads.running.Add(1)
+		}
+		if w.mail.ahead.n > 0 {
 			readAheads.running.Add(-1)
 		}
 		w.mail = t
@@ -335,23 +340,19 @@ func (w *poolWorker) idle(st uint64) {
 // done. s is caller-owned scratch, so that steady-state calls do not
 // allocate.
 func parallelFor(s *splitter, job rangeJob, n, minChunk int) {
-	parallelForThen(s, job, n, minChunk, nil)
+	parallelForThen(s, job, n, minChunk, readAhead{})
 }
 
 // parallelForThen is parallelFor, after which a helper reads ahead the
-// matrices of then (if not nil and not empty) as soon as it is done with
-// the call, or, where the call runs on one thread, an idle worker.
-func parallelForThen(s *splitter, job rangeJob, n, minChunk int, then *readAhead) {
+// matrices of ahead (if it names any) as soon as it is done with the
+// call, or, where the call runs on one thread, an idle worker.
+func parallelForThen(s *splitter, job rangeJob, n, minChunk int, ahead readAhead) {
 	// A read-ahead still running gives way to this call, which needs the
 	// worker.
 	if readAheads.running.Load() != 0 {
 		readAheads.cancel.Add(1)
 	}
-	var ahead readAhead
-	if then != nil && then.n > 0 {
-		ahead = *then
-		ahead.epoch = readAheads.cancel.Load()
-	}
+	ahead.epoch = readAheads.cancel.Load()
 	parts := splitParts(n, minChunk)
 	if parts <= 1 {
 		job.runRange(0, n)
@@ -368,14 +369,10 @@ func parallelForThen(s *splitter, job rangeJob, n, minChunk int, then *readAhead
 	pool.ensure(helpers)
 	for k, w := 0, 0; k < helpers; k++ {
 		t := task{s: s, epoch: epoch}
-		if k == 0 && ahead.n > 0 {
+		if k == 0 {
 			t.ahead = ahead
-			readAheads.running.Add(1)
 		}
 		if w = pool.post(t, w); w < 0 {
-			if t.ahead.n > 0 {
-				readAheads.running.Add(-1)
-			}
 			break
 		}
 		w++

@@ -172,13 +172,9 @@ func TestPoolConcurrentCallers(t *testing.T) {
 	}
 }
 
-// TestPoolWakesParkedWorker lets the workers park, then makes a call whose
-// first index waits for its second to start: only a woken worker can run
-// that one, since the caller is busy with the first.
-func TestPoolWakesParkedWorker(t *testing.T) {
-	defer SetThreads(0)
-	SetThreads(2)
-	ParallelFor(2, func(int) {}) // start the worker
+// waitParked returns once the first pool worker has parked.
+func waitParked(t *testing.T) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !(*pool.workers.Load())[0].parked.Load() {
 		if time.Now().After(deadline) {
@@ -186,6 +182,16 @@ func TestPoolWakesParkedWorker(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// TestPoolWakesParkedWorker lets the workers park, then makes a call whose
+// first index waits for its second to start: only a woken worker can run
+// that one, since the caller is busy with the first.
+func TestPoolWakesParkedWorker(t *testing.T) {
+	defer SetThreads(0)
+	SetThreads(2)
+	ParallelFor(2, func(int) {}) // start the worker
+	waitParked(t)
 	started := make(chan struct{})
 	var helped bool
 	ParallelFor(2, func(i int) {
@@ -213,13 +219,7 @@ func TestPoolCallAfterStaleMail(t *testing.T) {
 	SetThreads(2)
 	ParallelFor(2, func(int) {}) // start the worker
 	for attempt := range 10 {
-		deadline := time.Now().Add(5 * time.Second)
-		for !(*pool.workers.Load())[0].parked.Load() {
-			if time.Now().After(deadline) {
-				t.Fatal("the idle worker never parked")
-			}
-			time.Sleep(time.Millisecond)
-		}
+		waitParked(t)
 		ParallelFor(2, func(int) {}) // over before the worker is up
 		started := make(chan struct{})
 		var helped bool

@@ -49,27 +49,21 @@ var readAheads struct {
 	cancel atomic.Uint64
 }
 
-// postReadAhead hands r to an idle worker, if there is one.
+// postReadAhead hands r to an idle worker, if there is one (else the
+// hint is dropped).
 func postReadAhead(r readAhead) {
 	pool.ensure(1)
-	readAheads.running.Add(1)
-	if pool.post(task{ahead: r}, 0) < 0 { // the worker is busy: skip the hint
-		readAheads.running.Add(-1)
-	}
+	pool.post(task{ahead: r}, 0)
 }
 
 // CancelPrefetch stops the read-aheads MatVecsThen started and returns
 // when none touches memory any longer.
+// A cancelled read-ahead stops within aheadCheck bytes.
 func CancelPrefetch() {
-	if readAheads.running.Load() != 0 {
-		readAheads.cancel.Add(1)
-		waitReadAhead()
+	if readAheads.running.Load() == 0 {
+		return
 	}
-}
-
-// waitReadAhead returns when no read-ahead is running. A cancelled one
-// stops within aheadCheck bytes.
-func waitReadAhead() {
+	readAheads.cancel.Add(1)
 	for i := 1; readAheads.running.Load() != 0; i++ {
 		if i%64 == 0 {
 			runtime.Gosched()
@@ -86,7 +80,7 @@ func (r *readAhead) run() {
 	defer readAheads.running.Add(-1)
 	var buf [2 * maxAhead][]byte
 	for _, b := range r.ranges(buf[:0]) {
-		if !touchLines(b, r.cancelled) {
+		if !r.touch(b) {
 			return
 		}
 	}
@@ -98,14 +92,11 @@ func (r *readAhead) run() {
 // (segment 0); all of it where the product runs on one thread.
 func (r *readAhead) ranges(dst [][]byte) [][]byte {
 	var parts [maxAhead]decodePart
-	units, minUnit := 0, 0
 	for i, w := range r.ws[:r.n] {
-		if ub := parts[i].shape(w, units); minUnit == 0 || ub < minUnit {
-			minUnit = ub
-		}
-		units += parts[i].units
+		parts[i].w = w
 	}
-	np := splitParts(units, decodeChunk(minUnit))
+	units, chunk := layoutParts(parts[:r.n])
+	np := splitParts(units, chunk)
 	segs := []int{1, 0}
 	if np == 1 {
 		segs = segs[1:]
@@ -128,20 +119,17 @@ func (r *readAhead) ranges(dst [][]byte) [][]byte {
 	return dst
 }
 
-// cancelled reports whether the read-ahead has been cancelled.
-func (r *readAhead) cancelled() bool { return readAheads.cancel.Load() != r.epoch }
-
 // aheadSink keeps the compiler from dropping the read-ahead's loads.
 var aheadSink atomic.Uint64
 
-// touchLines loads one word of every cache line of b, asking stop every
-// aheadCheck bytes whether to give up; it reports whether it read all of
-// b.
-func touchLines(b []byte, stop func() bool) bool {
+// touch loads one word of every cache line of b, looking every
+// aheadCheck bytes whether the read-ahead has been cancelled; it reports
+// whether it read all of b.
+func (r *readAhead) touch(b []byte) bool {
 	var s uint64
 	p := unsafe.Pointer(unsafe.SliceData(b))
 	for i := 0; i+8 <= len(b); i += 64 {
-		if i%aheadCheck == 0 && stop() {
+		if i%aheadCheck == 0 && readAheads.cancel.Load() != r.epoch {
 			return false
 		}
 		s += *(*uint64)(unsafe.Add(p, i))

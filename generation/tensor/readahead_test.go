@@ -40,20 +40,17 @@ func TestReadAheadRanges(t *testing.T) {
 		ra := readAhead{n: len(ws)}
 		copy(ra.ws[:], ws)
 		var parts [3]decodePart
-		units, minUnit := 0, 0
 		for i, w := range ws {
-			if ub := parts[i].shape(w, units); minUnit == 0 || ub < minUnit {
-				minUnit = ub
-			}
-			units += parts[i].units
+			parts[i].w = w
 		}
+		units, chunk := layoutParts(parts[:])
 		for _, th := range []int{1, 2} {
 			SetThreads(th)
 			got := ra.ranges(nil)
 			if len(got) == 0 {
 				t.Fatalf("interleaved %v, %d threads: nothing to read", interleave, th)
 			}
-			np := splitParts(units, decodeChunk(minUnit))
+			np := splitParts(units, chunk)
 			if np != th {
 				t.Fatalf("interleaved %v: the product splits %d ways on %d threads", interleave, np, th)
 			}
